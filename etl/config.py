@@ -1,0 +1,226 @@
+"""jobs.yaml -> frozen, validated job settings. Nothing past this module sees a raw dict.
+
+The whole file is validated before any database is touched: an unknown key, a
+missing `source`/`target`, a bad type or an unset `${VAR}` makes the whole file
+invalid, and the message names the job and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from etl.errors import ConfigError
+from etl.translate import KINDS
+
+DEFAULT_PATH = "jobs.yaml"
+CONFIG_ENV = "ETL_CONFIG"
+
+# ${VAR} or ${VAR:-default}, as in the shell.
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_JOB_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+# Table names end up in SQL text; only plain identifiers are accepted.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# A bare mysql:// means mysqlclient to SQLAlchemy; we ship PyMySQL.
+_DEFAULT_DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
+_SUPPORTED = ("mysql", "mariadb", "sqlite")
+
+
+def _url(value: str) -> URL:
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError("is not a database URL (dialect+driver://user:password@host:port/database)") from None
+    if url.get_backend_name() not in _SUPPORTED:
+        raise ValueError(f"uses {url.get_backend_name()!r}; supported databases are MySQL/MariaDB and SQLite")
+    if url.drivername in _DEFAULT_DRIVERS:
+        url = url.set(drivername=_DEFAULT_DRIVERS[url.drivername])
+    return url
+
+
+class JobConfig(BaseModel):
+    """One job: where pushes come from, where the OMS tables are, and how to read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    # repr=False: a URL may carry a password, and a repr ends up in logs.
+    source: str = Field(repr=False)
+    target: str = Field(repr=False)
+    kind: str = "tb_trade"
+    table: str = "jdp_tb_trade"
+    sellers: tuple[str, ...] | None = None
+    batch_size: int = Field(2000, ge=1, le=50_000)
+    lookback_seconds: int = Field(300, ge=0, le=30 * 86_400)
+    start_from: datetime | None = None
+    enabled: bool = True
+
+    @field_validator("source", "target")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _url(value).render_as_string(hide_password=False)
+
+    @field_validator("batch_size", "lookback_seconds", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        # YAML `yes` is a bool, and pydantic would read it as 1.
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number, not a boolean")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _check_kind(cls, value: str) -> str:
+        if value not in KINDS:
+            raise ValueError(f"is not a known kind (known: {', '.join(sorted(KINDS))})")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _check_table(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError("is not a plain table name (letters, digits and _)")
+        return value
+
+    @field_validator("sellers")
+    @classmethod
+    def _check_sellers(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (not value or any(not nick.strip() for nick in value)):
+            raise ValueError("must list at least one non-empty seller_nick (or be left out for all sellers)")
+        return value
+
+    @property
+    def source_url(self) -> URL:
+        return make_url(self.source)
+
+    @property
+    def target_url(self) -> URL:
+        return make_url(self.target)
+
+
+class Config(BaseModel):
+    """Every job of one jobs.yaml, in file order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    jobs: tuple[JobConfig, ...]
+
+    def select(self, names: Sequence[str] = ()) -> list[JobConfig]:
+        """The named jobs (all enabled ones when none are named); an unknown name is an error."""
+        by_name = {job.name: job for job in self.jobs}
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"unknown job {', '.join(map(repr, unknown))} in {self.path} "
+                f"(jobs: {', '.join(by_name) or 'none'})"
+            )
+        if names:
+            return [by_name[name] for name in dict.fromkeys(names)]
+        return [job for job in self.jobs if job.enabled]
+
+    def job(self, name: str) -> JobConfig:
+        return self.select([name])[0]
+
+
+class _UnsetVariable(Exception):
+    def __init__(self, key: str, variable: str) -> None:
+        super().__init__(key, variable)
+        self.key, self.variable = key, variable
+
+
+def _expand(value: Any, environ: Mapping[str, str], key: str = "") -> Any:
+    """Expand ${VAR} in every string of the tree; an unset variable reports the key it was used in."""
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise _UnsetVariable(key, name)
+
+        return _VARIABLE.sub(substitute, value)
+    if isinstance(value, Mapping):
+        return {name: _expand(item, environ, f"{key}.{name}" if key else str(name)) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, environ, f"{key}[{index}]") for index, item in enumerate(value)]
+    return value
+
+
+def _describe(error: ValidationError, job: str) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(job)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "is not a known key"
+        elif problem["type"] == "missing":
+            message = "is required"
+        else:
+            message = f"{message} (got {problem['input']!r})" if key not in ("source", "target") else message
+        lines.append(f"job {job!r}: key {key!r} {message}")
+    return "; ".join(lines)
+
+
+def parse_config(document: Any, path: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed jobs.yaml document (see `load_config`)."""
+    environ = os.environ if environ is None else environ
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"{path}: expected a mapping with a `jobs:` key")
+    unknown = sorted(set(document) - {"jobs", "defaults"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key {', '.join(map(repr, unknown))} (expected jobs, defaults)")
+    defaults = document.get("defaults") or {}
+    jobs = document.get("jobs")
+    if not isinstance(defaults, Mapping):
+        raise ConfigError(f"{path}: `defaults` must be a mapping of job keys")
+    if not isinstance(jobs, Mapping) or not jobs:
+        raise ConfigError(f"{path}: `jobs` must map at least one job name to its settings")
+    parsed = []
+    for name, settings in jobs.items():
+        name = str(name)
+        if not _JOB_NAME.match(name):
+            raise ConfigError(f"{path}: job name {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+        if not isinstance(settings, Mapping):
+            raise ConfigError(f"{path}: job {name!r} must be a mapping of settings")
+        merged = {**defaults, **settings}
+        if "name" in merged:
+            raise ConfigError(f"{path}: job {name!r}: key 'name' is not a known key (the job's name is its key)")
+        try:
+            merged = _expand(merged, environ)
+        except _UnsetVariable as unset:
+            raise ConfigError(
+                f"{path}: job {name!r}: key {unset.key!r} uses ${{{unset.variable}}}, which is not set"
+            ) from None
+        try:
+            parsed.append(JobConfig(name=name, **merged))
+        except ValidationError as error:
+            raise ConfigError(f"{path}: {_describe(error, name)}") from None
+    return Config(path=path, jobs=tuple(parsed))
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate jobs.yaml: `path`, else $ETL_CONFIG, else ./jobs.yaml."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_PATH)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {chosen} not found (use --config PATH or set {CONFIG_ENV})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {chosen} cannot be read: {error}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{chosen} is not valid YAML: {error}") from None
+    return parse_config(document, str(chosen))

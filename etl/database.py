@@ -1,0 +1,185 @@
+"""Connections to the source and target databases, and the little that differs between dialects.
+
+Each engine is made for its role: the source is read in autocommit (no long snapshot
+on the production RDS, and each keyset query sees what committed since the last one);
+the target writes in READ COMMITTED with strict SQL mode, so a value the column cannot
+hold is an error instead of a silent truncation. Every message names the database by
+its URL with the password masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
+
+from etl.errors import DatabaseUnavailable, EtlError, NotInitialized
+
+# Pushes have one-second precision; store SQLite datetimes the way people write them,
+# so text comparisons in SQL and by hand agree with what the job binds.
+_SQLITE_DATETIME = sqlite.DATETIME(
+    storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
+    regexp=r"(\d+)-(\d+)-(\d+)[ T](\d+):(\d+):(\d+)(?:\.(\d+))?",
+)
+_STRICT_MODE = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'"
+# MySQL client error codes that mean "the server is not there for us".
+_UNREACHABLE = {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
+# IN lists are chunked: SQLite allows 32766 variables, and shorter statements plan faster.
+IN_CHUNK = 1000
+
+
+def masked(url: URL | str) -> str:
+    """The URL as a user may see it: password replaced by ***."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file of an SQLite URL; None for an in-memory database."""
+    if not is_sqlite(url) or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def _sqlite_begin_immediate(engine: Engine) -> None:
+    # pysqlite opens transactions lazily and only before DML; take the write lock at
+    # BEGIN so a batch's read of current versions and its writes are one transaction.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def source_engine(url: URL) -> Engine:
+    """An engine that only reads pushes."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise DatabaseUnavailable(f"source database {masked(url)} does not exist")
+    if is_sqlite(url):
+        return sa.create_engine(url, hide_parameters=True, isolation_level="AUTOCOMMIT")
+    return sa.create_engine(
+        url, hide_parameters=True, isolation_level="AUTOCOMMIT", pool_pre_ping=True, pool_recycle=3600
+    )
+
+
+def target_engine(url: URL, *, create: bool = False) -> Engine:
+    """An engine that writes OMS tables; `create` allows a new SQLite file (for `etl init`)."""
+    path = sqlite_path(url)
+    if is_sqlite(url):
+        if path is not None and not path.exists():
+            if not create:
+                raise NotInitialized(f"target database {masked(url)} does not exist: run `etl init` first")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, hide_parameters=True)
+        _sqlite_begin_immediate(engine)
+        return engine
+    return sa.create_engine(
+        url,
+        hide_parameters=True,
+        isolation_level="READ COMMITTED",
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args={"init_command": _STRICT_MODE},
+    )
+
+
+def describe_failure(error: DBAPIError, role: str, url: URL) -> EtlError:
+    """Turn a driver error into the one line a user reads (never the SQL or its parameters)."""
+    original = error.orig
+    code = original.args[0] if original is not None and original.args else None
+    detail = str(original) if original is not None else str(error)
+    if isinstance(error, OperationalError) and (
+        code in _UNREACHABLE or is_sqlite(url) and "unable to open" in detail
+    ):
+        return DatabaseUnavailable(f"{role} database {masked(url)} is unavailable: {detail}")
+    return EtlError(f"{role} database {masked(url)} failed: {detail}")
+
+
+@contextmanager
+def database_errors(role: str, url: URL) -> Iterator[None]:
+    """A driver error becomes one line naming the database; the SQL and its values stay out."""
+    try:
+        yield
+    except DBAPIError as error:
+        raise describe_failure(error, role, url) from None
+
+
+def reflect(engine: Engine, names: Iterable[str], *, role: str = "target") -> dict[str, sa.Table]:
+    """The named tables as the DDL made them; a missing one means the target needs `etl init`."""
+    metadata = sa.MetaData()
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(metadata, "column_reflect")
+        def _datetimes(_inspector: Any, _table: sa.Table, column: dict[str, Any]) -> None:
+            if isinstance(column["type"], sa.DateTime):
+                column["type"] = _SQLITE_DATETIME
+
+    tables = {}
+    for name in names:
+        try:
+            tables[name] = sa.Table(name, metadata, autoload_with=engine)
+        except NoSuchTableError:
+            if role == "target":
+                raise NotInitialized(
+                    f"target database {masked(engine.url)} has no table {name}: run `etl init` to create the tables"
+                ) from None
+            raise
+    return tables
+
+
+def _mysql_upsert(table: sa.Table, columns: Sequence[str], key: Sequence[str], where: Any) -> Any:
+    # ON DUPLICATE KEY fires on any unique key, so `key` and `where` are implied by the DDL.
+    statement = mysql.insert(table)
+    updates = {name: statement.inserted[name] for name in columns if name not in key}
+    return statement.on_duplicate_key_update(updates)
+
+
+def _sqlite_upsert(table: sa.Table, columns: Sequence[str], key: Sequence[str], where: Any) -> Any:
+    statement = sqlite.insert(table)
+    updates = {name: statement.excluded[name] for name in columns if name not in key}
+    return statement.on_conflict_do_update(index_elements=list(key), index_where=where, set_=updates)
+
+
+_UPSERTS = {"mysql": _mysql_upsert, "mariadb": _mysql_upsert, "sqlite": _sqlite_upsert}
+
+
+def upsert(
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Sequence[str] | None = None,
+    where: Any = None,
+    keep: Sequence[str] = (),
+) -> None:
+    """Insert `rows`, updating those whose key exists; one multi-row statement per call.
+
+    `key` defaults to the primary key; `where` selects a partial unique index (SQLite);
+    columns in `keep` are written on insert but left alone on update.
+    """
+    if not rows:
+        return
+    key = list(key or table.primary_key.columns.keys())
+    columns = [name for name in rows[0] if name not in keep]
+    build = _UPSERTS[connection.dialect.name]
+    connection.execute(build(table, columns, key, where), list(rows))
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

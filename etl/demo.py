@@ -1,0 +1,113 @@
+"""`etl demo`: the whole job on SQLite files, no server needed.
+
+Builds a push table with a few thousand synthetic pushes (and two broken ones),
+writes a jobs.yaml for it, creates the OMS tables, runs the job, then lets the
+"platform" ship a tenth of the trades, drop a line from one and fix a broken push,
+and runs again: what a seller's cron sees on its first two runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from etl.config import JobConfig, load_config
+from etl.database import reflect, source_engine, target_engine, upsert
+from etl.pipeline import RunResult, run_job
+from etl.schema import apply_sql, init_target, sql_file
+from etl.status import JobStatus, job_status
+from etl.synth import PushFactory
+
+JOB = "demo"
+_START = datetime(2026, 11, 11, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    folder: Path
+    config: Path
+    runs: tuple[RunResult, ...]
+    table_counts: dict[str, int]
+    status: JobStatus
+
+
+def write_demo_config(folder: Path) -> Path:
+    path = folder / "jobs.yaml"
+    path.write_text(
+        "# Written by `etl demo`: the demo job on the SQLite files beside this file.\n"
+        "jobs:\n"
+        f"  {JOB}:\n"
+        f"    source: sqlite:///{(folder / 'jdp.db').resolve()}\n"
+        f"    target: sqlite:///{(folder / 'oms.db').resolve()}\n"
+        "    batch_size: 500\n"
+        "    lookback_seconds: 300\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _build_source(job: JobConfig, pushes: int, seed: int) -> tuple[PushFactory, list]:
+    path = Path(job.source_url.database)
+    path.touch()
+    engine = source_engine(job.source_url)
+    factory = PushFactory(seed)
+    trades, rows, moment = [], [], _START
+    for _ in range(pushes):
+        if factory.rng.random() < 0.02:
+            moment += timedelta(seconds=factory.rng.randrange(1, 30))
+        trade = factory.trade(moment - timedelta(minutes=factory.rng.randrange(0, 600)))
+        trades.append((trade, moment))
+        rows.append(factory.row(trade, factory.status(), moment, moment))
+    broken = factory.row(factory.trade(moment), "WAIT_SELLER_SEND_GOODS", moment, moment)
+    rows.append({**broken, "jdp_response": broken["jdp_response"][:200]})  # truncated in transit
+    failed = factory.row(factory.trade(moment), "WAIT_SELLER_SEND_GOODS", moment, moment)
+    rows.append({**failed, "jdp_response": '{"error_response":{"code":50,"msg":"Remote service error"}}'})
+    with engine.begin() as connection:
+        apply_sql(connection, sql_file("source", "sqlite.sql"))
+    table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
+    with engine.begin() as connection:
+        connection.execute(table.delete())
+        connection.execute(sa.insert(table), rows)
+    engine.dispose()
+    return factory, trades
+
+
+def _platform_updates(job: JobConfig, factory: PushFactory, trades: list) -> None:
+    """A tenth of the trades ship, one loses a line, and nothing else changes."""
+    engine = source_engine(job.source_url)
+    table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
+    later = trades[-1][1] + timedelta(minutes=5)
+    rows = []
+    for index, (trade, _) in enumerate(trades[::10]):
+        lines = trade.lines[:-1] if len(trade.lines) > 1 and index == 0 else None
+        rows.append(factory.row(trade, "WAIT_BUYER_CONFIRM_GOODS", later, later + timedelta(seconds=index % 7), lines))
+    with engine.begin() as connection:
+        upsert(connection, table, rows)
+    engine.dispose()
+
+
+def run_demo(folder: Path, pushes: int = 3000, seed: int = 20261111) -> DemoReport:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("jdp.db", "oms.db"):
+        for leftover in folder.glob(f"{name}*"):
+            leftover.unlink()
+    config = write_demo_config(folder)
+    job = load_config(config).job(JOB)
+    factory, trades = _build_source(job, pushes, seed)
+    engine = target_engine(job.target_url, create=True)
+    init_target(engine)
+    engine.dispose()
+    first = run_job(job)
+    _platform_updates(job, factory, trades)
+    second = run_job(job)
+    engine = target_engine(job.target_url)
+    with engine.connect() as connection:
+        counts = {
+            name: connection.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+            for name in ("oms_trade", "oms_order", "oms_promotion", "etl_reject")
+        }
+    engine.dispose()
+    return DemoReport(folder, config, (first, second), counts, job_status(job))

@@ -1,0 +1,43 @@
+"""One exception tree for everything a user can be told; the CLI maps it to exit codes.
+
+Messages are complete sentences for the person on call: which job, which database
+(by its URL without the password), what failed and, where we know, what to do.
+"""
+
+from __future__ import annotations
+
+
+class EtlError(Exception):
+    """Anything the job reports as one clear line; exit code 1 unless a subclass says otherwise."""
+
+    exit_code = 1
+
+
+class ConfigError(EtlError):
+    """jobs.yaml or the command line is wrong: an unknown key, job or value."""
+
+    exit_code = 2
+
+
+class NotInitialized(EtlError):
+    """The target lacks the tables: `etl init` creates them, `run` never does."""
+
+    exit_code = 2
+
+
+class DatabaseUnavailable(EtlError):
+    """A database cannot be reached (connection refused, access denied, unknown database)."""
+
+    exit_code = 69
+
+
+class JobBusy(EtlError):
+    """Another run of the same job holds its lock."""
+
+    exit_code = 75
+
+
+class Interrupted(EtlError):
+    """The run was stopped by a signal after its current batch was rolled back or committed."""
+
+    exit_code = 130

@@ -1,0 +1,140 @@
+"""Set-based writes of one batch into the target, in the caller's transaction.
+
+For a batch: read the versions the target holds for its keys (locking those rows),
+keep the pushes that are newer (newer wins on the kind's version columns, then the
+push's jdp_modified), upsert their parent rows, replace their children (delete by
+parent key, insert the new set, so a line that vanished from a newer push is gone),
+resolve the open rejects of every key that translated, and record the new rejects.
+Every statement is one multi-row statement per chunk of keys: never row by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from etl.database import chunks, upsert
+from etl.source import MODIFIED, Push
+from etl.translate import Kind, Row, Rows
+
+WATERMARK = "etl_watermark"
+RUN = "etl_run"
+REJECT = "etl_reject"
+BOOKKEEPING = (WATERMARK, RUN, REJECT)
+
+
+@dataclass(frozen=True)
+class Translated:
+    push: Push
+    rows: Rows
+
+
+@dataclass(frozen=True)
+class Rejected:
+    push: Push
+    reason: str
+
+
+Outcome = Translated | Rejected
+
+
+def _version(values: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    # NULL sorts before any value: a push without `modified` never beats one with it.
+    return tuple((0,) if value is None else (1, value) for value in values)
+
+
+class Sink:
+    """The target tables of one kind of job, reflected once per run."""
+
+    def __init__(self, kind: Kind, tables: dict[str, sa.Table], job: str) -> None:
+        self.kind = kind
+        self.job = job
+        self.tables = tables
+        self.parent = tables[kind.parent]
+        self.key = self.parent.c[kind.key_column]
+        self.version_columns = [self.parent.c[name] for name in (*kind.version, MODIFIED)]
+
+    @staticmethod
+    def table_names(kind: Kind) -> tuple[str, ...]:
+        return (kind.parent, *kind.children, *BOOKKEEPING)
+
+    def _held_versions(self, connection: sa.Connection, keys: list[int]) -> dict[int, tuple]:
+        held = {}
+        for chunk in chunks(keys):
+            query = sa.select(self.key, *self.version_columns).where(self.key.in_(chunk)).with_for_update()
+            held.update({row[0]: _version(row[1:]) for row in connection.execute(query)})
+        return held
+
+    def _parent_row(self, item: Translated) -> Row:
+        return {**item.rows.tables[self.kind.parent][0], MODIFIED: item.push.modified}
+
+    def write(
+        self, connection: sa.Connection, outcomes: Sequence[Outcome], *, replace_equal: bool, now: datetime
+    ) -> int:
+        """Write one batch; returns how many parents it changed.
+
+        `replace_equal` rewrites a push whose version equals the target's (retranslate,
+        after a translator fix); a plain run skips it as the same version.
+        """
+        translated = [item for item in outcomes if isinstance(item, Translated)]
+        rejected = [item for item in outcomes if isinstance(item, Rejected)]
+        parents = [self._parent_row(item) for item in translated]
+        held = self._held_versions(connection, [row[self.kind.key_column] for row in parents])
+        winners = []
+        for item, row in zip(translated, parents):
+            incoming = _version([row[column.name] for column in self.version_columns])
+            current = held.get(item.rows.key)
+            if current is None or incoming > current or (replace_equal and incoming == current):
+                winners.append((item, row))
+        if winners:
+            self._replace(connection, winners)
+        self._resolve_rejects(connection, [item.rows.key for item in translated], now)
+        self._record_rejects(connection, rejected, now)
+        return len(winners)
+
+    def _replace(self, connection: sa.Connection, winners: list[tuple[Translated, Row]]) -> None:
+        keys = [item.rows.key for item, _ in winners]
+        upsert(connection, self.parent, [row for _, row in winners])
+        for name in self.kind.children:
+            child = self.tables[name]
+            for chunk in chunks(keys):
+                connection.execute(sa.delete(child).where(child.c[self.kind.key_column].in_(chunk)))
+            rows = [row for item, _ in winners for row in item.rows.tables[name]]
+            # An upsert, not an insert: a line id that moved between trades must not fail the batch.
+            upsert(connection, child, rows)
+
+    def _resolve_rejects(self, connection: sa.Connection, keys: list[int], now: datetime) -> None:
+        reject = self.tables[REJECT]
+        for chunk in chunks(keys):
+            connection.execute(
+                sa.update(reject)
+                .where(reject.c.job == self.job, reject.c.tid.in_(chunk), reject.c.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
+
+    def _record_rejects(self, connection: sa.Connection, rejected: Sequence[Rejected], now: datetime) -> None:
+        reject = self.tables[REJECT]
+        rows = [
+            {
+                "job": self.job,
+                "tid": item.push.key,
+                MODIFIED: item.push.modified,
+                "error": item.reason,
+                "last_seen": now,
+                "first_seen": now,
+            }
+            for item in rejected
+        ]
+        # One open reject per (job, tid): a repeat updates it and keeps first_seen.
+        upsert(
+            connection,
+            reject,
+            rows,
+            key=["job", "tid"],
+            where=reject.c.resolved_at.is_(None),
+            keep=["first_seen"],
+        )

@@ -1,0 +1,99 @@
+"""`etl status`: per job, how far the OMS is behind the push table, and what the last run did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from etl.config import JobConfig
+from etl.database import database_errors, reflect, source_engine, target_engine
+from etl.sink import REJECT, RUN, WATERMARK
+from etl.source import SourceTable
+from etl.translate import KINDS
+from etl.watermark import Position, load_watermark
+
+
+@dataclass(frozen=True)
+class LastRun:
+    run_id: int
+    mode: str
+    outcome: str
+    started_at: datetime
+    finished_at: datetime | None
+    rows_read: int
+    trades_written: int
+    rejects: int
+    message: str | None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: str
+    watermark: Position | None
+    newest_source: datetime | None
+    lag_seconds: int | None
+    last_run: LastRun | None
+    open_rejects: int
+
+    def as_dict(self) -> dict:
+        """Plain values for JSON: datetimes as ISO text, ids as integers."""
+        last = self.last_run
+        return {
+            "job": self.job,
+            "watermark": None
+            if self.watermark is None
+            else {"jdp_modified": self.watermark.modified.isoformat(sep=" "), "tid": self.watermark.key},
+            "newest_source": None if self.newest_source is None else self.newest_source.isoformat(sep=" "),
+            "lag_seconds": self.lag_seconds,
+            "last_run": None
+            if last is None
+            else {
+                **{key: value for key, value in last.__dict__.items() if not isinstance(value, datetime)},
+                "started_at": last.started_at.isoformat(sep=" "),
+                "finished_at": None if last.finished_at is None else last.finished_at.isoformat(sep=" "),
+            },
+            "open_rejects": self.open_rejects,
+        }
+
+
+def lag(watermark: Position | None, newest: datetime | None) -> int | None:
+    """Newest source jdp_modified minus the watermark, in seconds; 0 when caught up."""
+    if newest is None:
+        return 0
+    if watermark is None:
+        return None
+    return max(0, int((newest - watermark.modified).total_seconds()))
+
+
+def job_status(job: JobConfig) -> JobStatus:
+    kind = KINDS[job.kind]
+    target = target_engine(job.target_url)
+    source = source_engine(job.source_url)
+    try:
+        with database_errors("target", job.target_url):
+            tables = reflect(target, (WATERMARK, RUN, REJECT))
+            with target.connect() as connection:
+                watermark = load_watermark(connection, tables[WATERMARK], job.name)
+                run = tables[RUN]
+                last = connection.execute(
+                    sa.select(run).where(run.c.job == job.name).order_by(run.c.run_id.desc()).limit(1)
+                ).first()
+                reject = tables[REJECT]
+                open_rejects = connection.execute(
+                    sa.select(sa.func.count())
+                    .select_from(reject)
+                    .where(reject.c.job == job.name, reject.c.resolved_at.is_(None))
+                ).scalar_one()
+        with database_errors("source", job.source_url):
+            newest = SourceTable(source, job.table, kind.key_column, job.sellers).newest()
+    finally:
+        target.dispose()
+        source.dispose()
+    last_run = None
+    if last is not None:
+        last_run = LastRun(
+            **{name: getattr(last, name) for name in LastRun.__dataclass_fields__}  # same names as etl_run
+        )
+    return JobStatus(job.name, watermark, newest, lag(watermark, newest), last_run, open_rejects)

@@ -1,0 +1,191 @@
+"""Realistic synthetic pushes for `etl demo`, the tests and the benchmark.
+
+Seeded and deterministic: 19-digit ids above 2**53 (oid == tid for single-line
+trades), money as strings that add up, bursty jdp_modified seconds (a sale peak puts
+hundreds of pushes in one second), ciphertext receivers, emoji in buyer messages,
+1-5 lines and 0-3 promotions per trade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import orjson
+
+SELLERS = ("晨光文具旗舰店", "麦包包", "三只松鼠旗舰店")
+_STATUSES = (
+    ("WAIT_BUYER_PAY", 0.08),
+    ("WAIT_SELLER_SEND_GOODS", 0.45),
+    ("SELLER_CONSIGNED_PART", 0.03),
+    ("WAIT_BUYER_CONFIRM_GOODS", 0.2),
+    ("TRADE_FINISHED", 0.17),
+    ("TRADE_CLOSED", 0.04),
+    ("TRADE_CLOSED_BY_TAOBAO", 0.03),
+)
+_TITLES = ("晨光中性笔0.5mm黑色12支装", "麦包包真皮双肩包女", "三只松鼠每日坚果750g", "得力订书机", "云南普洱茶饼357g")
+_MESSAGES = ("", "", "", "要送的礼物的,不要忘记的哦", "请尽快发货🙏", "颜色要深一点😀👍", "周末不在家,放快递柜📦")
+_PROVINCES = (("浙江省", "杭州市", "西湖区"), ("河南省", "", "济源市"), ("广东省", "广州市", "天河区"), ("上海", "上海市", "浦东新区"))
+_PROMOTIONS = (("mjs-123024_211143", "满就减钱", "双11促销,满就送"), ("tmallcoupon-1_2", "店铺优惠券", "满200减20"))
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _cipher(rng: random.Random, style: int) -> str:
+    body = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") for _ in range(24))
+    return f"~{body}~1~~" if style % 2 else f"${body[:6]}${body}$1$$"
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One trade's content; `document()` renders the push of a given version of it."""
+
+    tid: int
+    seller_nick: str
+    buyer_nick: str
+    created: datetime
+    lines: tuple[dict, ...]
+    promotions: tuple[dict, ...]
+    receiver: dict
+    buyer_message: str
+    step: bool
+
+
+class PushFactory:
+    """Makes trades and their pushes; the same seed gives the same pushes."""
+
+    def __init__(self, seed: int = 0, sellers: Sequence[str] = SELLERS) -> None:
+        self.rng = random.Random(seed)
+        self.sellers = tuple(sellers)
+        self._ids: set[int] = set()
+
+    def _id(self) -> int:
+        while True:
+            value = self.rng.randrange(1_000_000_000_000_000_000, 4_000_000_000_000_000_000)
+            if value not in self._ids:
+                self._ids.add(value)
+                return value
+
+    def trade(self, created: datetime) -> Trade:
+        rng = self.rng
+        tid = self._id()
+        count = rng.choices((1, 2, 3, 4, 5), (0.55, 0.25, 0.1, 0.06, 0.04))[0]
+        lines = []
+        for index in range(count):
+            price = Decimal(rng.randrange(190, 59900)) / 100
+            num = rng.choice((1, 1, 1, 2, 3))
+            discount = (price * num * Decimal(rng.choice((0, 0, 5, 10))) / 100).quantize(Decimal("0.01"))
+            lines.append(
+                {
+                    "oid": tid if count == 1 else self._id(),
+                    "num_iid": rng.randrange(500_000_000_000, 800_000_000_000),
+                    "sku_id": str(rng.randrange(4_000_000_000_000, 5_999_999_999_999)),
+                    "outer_iid": f"SP{rng.randrange(10000, 99999)}",
+                    "outer_sku_id": f"SKU-{rng.randrange(100000, 999999)}",
+                    "title": rng.choice(_TITLES),
+                    "sku_properties_name": rng.choice(("颜色:黑色;规格:12支", "颜色:桔色;尺码:M", "")),
+                    "price": price,
+                    "num": num,
+                    "discount": discount,
+                    "refund_status": "NO_REFUND",
+                    "seq": index,
+                }
+            )
+        promotions = []
+        for _ in range(rng.choices((0, 1, 2, 3), (0.3, 0.45, 0.15, 0.1))[0]):
+            code, name, desc = rng.choice(_PROMOTIONS)
+            target = rng.choice([tid, *[line["oid"] for line in lines]])
+            promotions.append({"id": target, "promotion_id": code, "promotion_name": name, "promotion_desc": desc,
+                               "discount_fee": _money(Decimal(rng.randrange(100, 2000)) / 100)})
+        state, city, district = rng.choice(_PROVINCES)
+        receiver = {
+            "receiver_name": _cipher(rng, 1),
+            "receiver_mobile": _cipher(rng, 2),
+            "receiver_phone": "",
+            "receiver_state": state,
+            "receiver_city": city,
+            "receiver_district": district,
+            "receiver_town": "",
+            "receiver_address": _cipher(rng, 3),
+            "receiver_zip": "000000",
+            "oaid": "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(60)),
+        }
+        return Trade(tid, rng.choice(self.sellers), f"买家{rng.randrange(10**6)}**", created, tuple(lines),
+                     tuple(promotions), receiver, rng.choice(_MESSAGES), rng.random() < 0.03)
+
+    def status(self) -> str:
+        names, weights = zip(*_STATUSES)
+        return self.rng.choices(names, weights)[0]
+
+    def document(self, trade: Trade, status: str, modified: datetime, lines: Sequence[dict] | None = None) -> dict:
+        """The push of `trade` at `status`, as Jushita stores it in jdp_response."""
+        lines = trade.lines if lines is None else lines
+        paid = status not in ("WAIT_BUYER_PAY", "TRADE_CLOSED_BY_TAOBAO")
+        shipped = status in ("WAIT_BUYER_CONFIRM_GOODS", "TRADE_FINISHED")
+        post_fee = Decimal("0.00")
+        orders, total, payment_sum = [], Decimal(0), Decimal(0)
+        for line in lines:
+            total_fee = line["price"] * line["num"]
+            payment = total_fee - line["discount"]
+            total += total_fee
+            payment_sum += payment
+            orders.append({
+                "oid": line["oid"], "oid_str": str(line["oid"]), "num_iid": line["num_iid"], "sku_id": line["sku_id"],
+                "outer_iid": line["outer_iid"], "outer_sku_id": line["outer_sku_id"], "title": line["title"],
+                "sku_properties_name": line["sku_properties_name"], "price": _money(line["price"]),
+                "num": line["num"], "total_fee": _money(total_fee), "payment": _money(payment),
+                "discount_fee": _money(line["discount"]), "adjust_fee": "0.00",
+                "divide_order_fee": _money(payment), "part_mjz_discount": "0.00", "status": status,
+                "refund_status": line["refund_status"],
+                **({"logistics_company": "顺丰速运", "invoice_no": f"SF{line['oid'] % 10**12}",
+                    "consign_time": (modified - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")} if shipped else {}),
+            })
+        trade_doc = {
+            "tid": trade.tid, "tid_str": str(trade.tid), "seller_nick": trade.seller_nick,
+            "buyer_nick": trade.buyer_nick, "buyer_open_uid": f"AAG{trade.tid % 10**9}", "status": status,
+            "type": "step" if trade.step else "fixed", "created": trade.created.strftime("%Y-%m-%d %H:%M:%S"),
+            "modified": modified.strftime("%Y-%m-%d %H:%M:%S"),
+            "pay_time": (trade.created + timedelta(minutes=2)).strftime("%Y-%m-%d %H:%M:%S") if paid else "",
+            "payment": _money(payment_sum + post_fee), "total_fee": _money(total), "post_fee": _money(post_fee),
+            "discount_fee": _money(total - payment_sum), "adjust_fee": "0.00",
+            "received_payment": "0.00", "num": sum(line["num"] for line in lines),
+            "buyer_message": trade.buyer_message, "seller_memo": "", "seller_flag": 0, "shipping_type": "express",
+            "trade_from": "WAP,WAP", **trade.receiver,
+            "orders": {"order": orders},
+        }
+        if trade.step:
+            trade_doc["step_trade_status"] = "FRONT_PAID_FINAL_NOPAID" if status == "WAIT_BUYER_PAY" else "FRONT_PAID_FINAL_PAID"
+            trade_doc["step_paid_fee"] = _money(payment_sum / 10)
+        if trade.promotions:
+            trade_doc["promotion_details"] = {"promotion_detail": list(trade.promotions)}
+        return {"trade_fullinfo_get_response": {"trade": trade_doc}}
+
+    def row(self, trade: Trade, status: str, modified: datetime, jdp_modified: datetime,
+            lines: Sequence[dict] | None = None) -> dict:
+        """A jdp_tb_trade row holding that push."""
+        response = orjson.dumps(self.document(trade, status, modified, lines)).decode()
+        return {
+            "tid": trade.tid, "status": status, "type": "fixed", "seller_nick": trade.seller_nick,
+            "buyer_nick": trade.buyer_nick, "created": trade.created, "modified": modified,
+            "jdp_hashcode": hashlib.md5(response.encode()).hexdigest(), "jdp_response": response,
+            "jdp_created": jdp_modified, "jdp_modified": jdp_modified,
+        }
+
+
+def synth_rows(count: int, *, seed: int = 0, start: datetime = datetime(2026, 11, 11, 0, 0, 0),
+               sellers: Sequence[str] = SELLERS) -> Iterator[dict]:
+    """`count` jdp_tb_trade rows in push order, with bursts of many rows in one second."""
+    factory = PushFactory(seed, sellers)
+    moment = start
+    for _ in range(count):
+        if factory.rng.random() < 0.02:
+            moment += timedelta(seconds=factory.rng.randrange(1, 30))
+        created = moment - timedelta(minutes=factory.rng.randrange(0, 600))
+        trade = factory.trade(created)
+        yield factory.row(trade, factory.status(), moment, moment)

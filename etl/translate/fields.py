@@ -1,0 +1,128 @@
+"""Value parsers shared by the translators: exact ids, exact money, naive datetimes.
+
+Every parser takes what the JSON gave (already parsed by orjson) and returns the
+column value, or raises `FieldError` with a sentence an operator can act on.
+They never pass a number through a float: Taobao ids are 19 digits, above 2**53.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+# BIGINT is signed on the target; anything outside it cannot be stored.
+_BIGINT_MAX = 2**63 - 1
+# Money columns are DECIMAL(15,2): 13 integer digits.
+_MONEY_LIMIT = Decimal("1e13")
+_ZERO_DATETIMES = frozenset({"0000-00-00 00:00:00", "0000-00-00"})
+
+
+class FieldError(ValueError):
+    """A field of the document cannot become a column value."""
+
+
+def _where(path: str, value: object) -> str:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{path} = {shown}"
+
+
+def parse_id(value: object, path: str) -> int | None:
+    """An id as an exact integer: from an int or a string of digits; never a float."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise FieldError(f"{_where(path, value)} is a boolean, not an id")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text.isdigit() or not text.isascii():
+            raise FieldError(f"{_where(path, value)} is not a numeric id")
+        number = int(text)
+    elif isinstance(value, float):
+        raise FieldError(
+            f"{_where(path, value)} is a floating-point number: the id lost precision upstream "
+            "(send it as a string or an integer)"
+        )
+    else:
+        raise FieldError(f"{_where(path, value)} is a {type(value).__name__}, not an id")
+    if not 0 < number <= _BIGINT_MAX:
+        raise FieldError(f"{_where(path, value)} is outside the range of a BIGINT id")
+    return number
+
+
+def parse_money(value: object, path: str) -> Decimal | None:
+    """Yuan as an exact Decimal; a JSON number is read through its shortest repr."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise FieldError(f"{_where(path, value)} is a boolean, not an amount")
+    try:
+        if isinstance(value, str):
+            amount = Decimal(value.strip())
+        elif isinstance(value, int):
+            amount = Decimal(value)
+        elif isinstance(value, float):
+            # repr() is the shortest string that round-trips: 200.07 -> "200.07".
+            amount = Decimal(repr(value))
+        else:
+            raise FieldError(f"{_where(path, value)} is a {type(value).__name__}, not an amount")
+    except InvalidOperation:
+        raise FieldError(f"{_where(path, value)} is not an amount") from None
+    if not amount.is_finite() or abs(amount) >= _MONEY_LIMIT:
+        raise FieldError(f"{_where(path, value)} is not an amount a DECIMAL(15,2) column can hold")
+    return amount
+
+
+def parse_int(value: object, path: str) -> int | None:
+    """A count or flag: an int, or a string of an int (`"num":"2"`)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise FieldError(f"{_where(path, value)} is a boolean, not a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    else:
+        raise FieldError(f"{_where(path, value)} is not a whole number")
+    if abs(number) > 2**31 - 1:
+        raise FieldError(f"{_where(path, value)} is too large for an INT column")
+    return number
+
+
+def parse_datetime(value: object, path: str) -> datetime | None:
+    """A naive Asia/Shanghai datetime as pushed; empty and zero dates are NULL."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise FieldError(f"{_where(path, value)} is not a datetime string")
+    text = value.strip()
+    if text in _ZERO_DATETIMES:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise FieldError(f"{_where(path, value)} is not a datetime (yyyy-MM-dd HH:mm:ss)") from None
+    if parsed.tzinfo is not None:
+        raise FieldError(f"{_where(path, value)} carries a time zone; pushes are naive Asia/Shanghai time")
+    return parsed
+
+
+def parse_text(value: object, path: str) -> str | None:
+    """A string column: numbers are accepted as their text, containers are not."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    raise FieldError(f"{_where(path, value)} is a {type(value).__name__}, not text")

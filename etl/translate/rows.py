@@ -1,0 +1,39 @@
+"""What every translator returns, and how it says no."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Row = dict[str, Any]
+
+
+class TranslateError(ValueError):
+    """The push cannot be translated; the message is the reject reason an operator reads."""
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The target rows of one push: the parent row under its key, and the children that replace the old ones."""
+
+    key: int
+    tables: Mapping[str, list[Row]]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How the engine writes one kind of document; the engine itself knows no kind.
+
+    `parent` holds one row per key; each child table is replaced as a whole with its
+    parent. `version` names the parent columns compared, in order, for newer-wins; the
+    engine adds the push's own `jdp_modified` to the parent row and as the last tie-break.
+    """
+
+    name: str
+    translate: Callable[[Any], Rows]
+    parent: str
+    key_column: str
+    children: tuple[str, ...]
+    version: tuple[str, ...]

@@ -1,0 +1,254 @@
+"""Translate one `taobao.trade.fullinfo.get` document into oms_trade / oms_order / oms_promotion rows.
+
+Pure: a parsed document in, rows out. No database, no clock, no config, and the
+input is never mutated. Field meanings: shared/seeds/001 (the fullinfo field list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from etl.translate.fields import (
+    FieldError,
+    parse_datetime,
+    parse_id,
+    parse_int,
+    parse_money,
+    parse_text,
+)
+from etl.translate.rows import Rows, TranslateError
+
+# Trade status -> the OMS's own vocabulary. Anything not listed is UNKNOWN (and a warning).
+TRADE_STATUS = {
+    "TRADE_NO_CREATE_PAY": "UNPAID",
+    "WAIT_BUYER_PAY": "UNPAID",
+    "PAY_PENDING": "UNPAID",
+    "WAIT_PRE_AUTH_CONFIRM": "UNPAID",
+    "WAIT_SELLER_SEND_GOODS": "TO_SHIP",
+    "PAID_FORBID_CONSIGN": "HOLD",
+    "SELLER_CONSIGNED_PART": "PART_SHIPPED",
+    "WAIT_BUYER_CONFIRM_GOODS": "SHIPPED",
+    "TRADE_BUYER_SIGNED": "SHIPPED",
+    "TRADE_FINISHED": "FINISHED",
+    "TRADE_CLOSED": "CLOSED",
+    "TRADE_CLOSED_BY_TAOBAO": "CLOSED",
+}
+# A presale (step) trade whose deposit is paid and balance is not: depends on step_trade_status alone.
+DEPOSIT_PAID_STEP = "FRONT_PAID_FINAL_NOPAID"
+REFUND_STATUS = {
+    "WAIT_SELLER_AGREE": "REFUNDING",
+    "WAIT_BUYER_RETURN_GOODS": "REFUNDING",
+    "WAIT_SELLER_CONFIRM_GOODS": "REFUNDING",
+    "SUCCESS": "REFUNDED",
+}
+UNKNOWN = "UNKNOWN"
+
+_ENVELOPE = "trade_fullinfo_get_response"
+
+
+def _code(value: str | None) -> str | None:
+    """The enum code of a status: the API's own samples annotate it, as in "SUCCESS(退款成功)"."""
+    if value is None:
+        return None
+    return value.split("(", 1)[0].strip()
+
+
+def map_trade_status(status: str | None, step_trade_status: str | None) -> str:
+    """oms_status of a trade (or of a line without a refund in progress)."""
+    if _code(step_trade_status) == DEPOSIT_PAID_STEP:
+        return "DEPOSIT_PAID"
+    return TRADE_STATUS.get(_code(status) or "", UNKNOWN)
+
+
+def map_line_status(status: str | None, refund_status: str | None, step_trade_status: str | None) -> str:
+    """oms_status of a line: a refund in progress or done overrides the line's own status."""
+    refund = REFUND_STATUS.get(_code(refund_status) or "")
+    if refund is not None:
+        return refund
+    return map_trade_status(status, step_trade_status)
+
+
+def _list(container: Any, inner: str, path: str) -> list[Mapping[str, Any]]:
+    """TOP wraps every list in an object: {"order": [...]}. Missing means empty."""
+    if container is None:
+        return []
+    if not isinstance(container, Mapping):
+        raise FieldError(f"{path} is a {type(container).__name__}, expected an object with {inner!r}")
+    items = container.get(inner)
+    if items is None:
+        return []
+    if isinstance(items, Mapping):
+        # XML-to-JSON gateways collapse a one-element list into the element itself.
+        items = [items]
+    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
+        raise FieldError(f"{path}.{inner} is not a list of objects")
+    return items
+
+
+def _trade_of(document: Any) -> Mapping[str, Any]:
+    if not isinstance(document, Mapping):
+        raise TranslateError(f"the push is a JSON {type(document).__name__}, not an object")
+    error = document.get("error_response")
+    if error is not None:
+        detail = error if not isinstance(error, Mapping) else " ".join(
+            f"{key}={error[key]}" for key in ("code", "msg", "sub_code", "sub_msg") if error.get(key) is not None
+        )
+        raise TranslateError(f"the push is a TOP error response ({detail}), not a trade")
+    envelope = document.get(_ENVELOPE)
+    trade = envelope.get("trade") if isinstance(envelope, Mapping) else None
+    if not isinstance(trade, Mapping) or not trade:
+        raise TranslateError(f"the push has no {_ENVELOPE}.trade object")
+    return trade
+
+
+def _text(source: Mapping[str, Any], name: str, prefix: str) -> str | None:
+    return parse_text(source.get(name), f"{prefix}.{name}")
+
+
+def _id_of(source: Mapping[str, Any], name: str, prefix: str) -> int | None:
+    """tid/oid: the *_str form is exact by construction, so it wins over the number."""
+    text = source.get(f"{name}_str")
+    if text not in (None, ""):
+        return parse_id(text, f"{prefix}.{name}_str")
+    return parse_id(source.get(name), f"{prefix}.{name}")
+
+
+def _trade_row(trade: Mapping[str, Any], tid: int) -> dict[str, Any]:
+    p = "trade"
+    status = _text(trade, "status", p)
+    step_trade_status = _text(trade, "step_trade_status", p)
+    city = _text(trade, "receiver_city", p)
+    district = _text(trade, "receiver_district", p)
+    if not city and district:
+        # County-level cities directly under a province (济源) come in receiver_district only.
+        city = district
+    return {
+        "tid": tid,
+        "seller_nick": _text(trade, "seller_nick", p),
+        "buyer_nick": _text(trade, "buyer_nick", p),
+        "buyer_open_uid": _text(trade, "buyer_open_uid", p),
+        "status": status,
+        "oms_status": map_trade_status(status, step_trade_status),
+        "type": _text(trade, "type", p),
+        "step_trade_status": step_trade_status,
+        "step_paid_fee": parse_money(trade.get("step_paid_fee"), f"{p}.step_paid_fee"),
+        "created": parse_datetime(trade.get("created"), f"{p}.created"),
+        "modified": parse_datetime(trade.get("modified"), f"{p}.modified"),
+        "pay_time": parse_datetime(trade.get("pay_time"), f"{p}.pay_time"),
+        "consign_time": parse_datetime(trade.get("consign_time"), f"{p}.consign_time"),
+        "end_time": parse_datetime(trade.get("end_time"), f"{p}.end_time"),
+        "payment": parse_money(trade.get("payment"), f"{p}.payment"),
+        "total_fee": parse_money(trade.get("total_fee"), f"{p}.total_fee"),
+        "post_fee": parse_money(trade.get("post_fee"), f"{p}.post_fee"),
+        "discount_fee": parse_money(trade.get("discount_fee"), f"{p}.discount_fee"),
+        "adjust_fee": parse_money(trade.get("adjust_fee"), f"{p}.adjust_fee"),
+        "received_payment": parse_money(trade.get("received_payment"), f"{p}.received_payment"),
+        "num": parse_int(trade.get("num"), f"{p}.num"),
+        "receiver_name": _text(trade, "receiver_name", p),
+        "receiver_mobile": _text(trade, "receiver_mobile", p),
+        "receiver_phone": _text(trade, "receiver_phone", p),
+        "receiver_country": _text(trade, "receiver_country", p),
+        "receiver_state": _text(trade, "receiver_state", p),
+        "receiver_city": city,
+        "receiver_district": district,
+        "receiver_town": _text(trade, "receiver_town", p),
+        "receiver_address": _text(trade, "receiver_address", p),
+        "receiver_zip": _text(trade, "receiver_zip", p),
+        "oaid": _text(trade, "oaid", p),
+        "buyer_message": _text(trade, "buyer_message", p),
+        "buyer_memo": _text(trade, "buyer_memo", p),
+        "seller_memo": _text(trade, "seller_memo", p),
+        "seller_flag": parse_int(trade.get("seller_flag"), f"{p}.seller_flag"),
+        "shipping_type": _text(trade, "shipping_type", p),
+        "trade_from": _text(trade, "trade_from", p),
+    }
+
+
+def _order_row(order: Mapping[str, Any], tid: int, seq: int, step_trade_status: str | None) -> dict[str, Any]:
+    p = f"trade.orders.order[{seq}]"
+    oid = _id_of(order, "oid", p)
+    if oid is None:
+        raise FieldError(f"{p} has no oid")
+    status = _text(order, "status", p)
+    refund_status = _text(order, "refund_status", p)
+    return {
+        "oid": oid,
+        "tid": tid,
+        "seq": seq,
+        "num_iid": parse_id(order.get("num_iid"), f"{p}.num_iid"),
+        "sku_id": parse_id(order.get("sku_id"), f"{p}.sku_id"),
+        "outer_iid": _text(order, "outer_iid", p),
+        "outer_sku_id": _text(order, "outer_sku_id", p),
+        "title": _text(order, "title", p),
+        "sku_properties_name": _text(order, "sku_properties_name", p),
+        "price": parse_money(order.get("price"), f"{p}.price"),
+        "num": parse_int(order.get("num"), f"{p}.num"),
+        "total_fee": parse_money(order.get("total_fee"), f"{p}.total_fee"),
+        "payment": parse_money(order.get("payment"), f"{p}.payment"),
+        "discount_fee": parse_money(order.get("discount_fee"), f"{p}.discount_fee"),
+        "adjust_fee": parse_money(order.get("adjust_fee"), f"{p}.adjust_fee"),
+        "divide_order_fee": parse_money(order.get("divide_order_fee"), f"{p}.divide_order_fee"),
+        "part_mjz_discount": parse_money(order.get("part_mjz_discount"), f"{p}.part_mjz_discount"),
+        "status": status,
+        "oms_status": map_line_status(status, refund_status, step_trade_status),
+        "refund_status": refund_status,
+        "refund_id": parse_id(order.get("refund_id"), f"{p}.refund_id"),
+        "logistics_company": _text(order, "logistics_company", p),
+        "invoice_no": _text(order, "invoice_no", p),
+        "consign_time": parse_datetime(order.get("consign_time"), f"{p}.consign_time"),
+        "end_time": parse_datetime(order.get("end_time"), f"{p}.end_time"),
+    }
+
+
+def _promotion_row(detail: Mapping[str, Any], tid: int, seq: int) -> dict[str, Any]:
+    p = f"trade.promotion_details.promotion_detail[{seq}]"
+    return {
+        "tid": tid,
+        "seq": seq,
+        "id": parse_id(detail.get("id"), f"{p}.id"),
+        "promotion_id": _text(detail, "promotion_id", p),
+        "promotion_name": _text(detail, "promotion_name", p),
+        "promotion_desc": _text(detail, "promotion_desc", p),
+        "discount_fee": parse_money(detail.get("discount_fee"), f"{p}.discount_fee"),
+        "gift_item_id": parse_id(detail.get("gift_item_id"), f"{p}.gift_item_id"),
+        "gift_item_name": _text(detail, "gift_item_name", p),
+        "gift_item_num": parse_int(detail.get("gift_item_num"), f"{p}.gift_item_num"),
+    }
+
+
+def translate_trade(document: Any) -> Rows:
+    """The rows of one push, or `TranslateError` saying why it cannot be translated."""
+    trade = _trade_of(document)
+    try:
+        tid = _id_of(trade, "tid", "trade")
+        if tid is None:
+            raise TranslateError("the trade has no tid")
+        row = _trade_row(trade, tid)
+        orders = _list(trade.get("orders"), "order", "trade.orders")
+        if not orders:
+            # Every Taobao trade has at least one line; none means the sync settings leave
+            # `orders` out, and writing the trade would delete its lines from the OMS.
+            raise TranslateError(
+                "the trade has no orders (lines): include `orders` in the push's synced fields"
+            )
+        step = row["step_trade_status"]
+        lines = [_order_row(order, tid, seq, step) for seq, order in enumerate(orders)]
+        details = _list(trade.get("promotion_details"), "promotion_detail", "trade.promotion_details")
+        promotions = [_promotion_row(detail, tid, seq) for seq, detail in enumerate(details)]
+    except FieldError as error:
+        raise TranslateError(str(error)) from None
+    oids = [line["oid"] for line in lines]
+    if len(set(oids)) != len(oids):
+        raise TranslateError("the trade lists the same oid twice in orders")
+    warnings = []
+    if row["oms_status"] == UNKNOWN:
+        warnings.append(f"unknown trade status {row['status']!r}")
+    warnings.extend(
+        f"unknown status {line['status']!r} on line {line['oid']}" for line in lines if line["oms_status"] == UNKNOWN
+    )
+    return Rows(
+        key=tid,
+        tables={"oms_trade": [row], "oms_order": lines, "oms_promotion": promotions},
+        warnings=tuple(warnings),
+    )
