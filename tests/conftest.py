@@ -1,0 +1,170 @@
+"""Real databases for the tests: SQLite files, and MySQL/MariaDB.
+
+MySQL comes from ETL_TEST_MYSQL_URL (a server URL; each test gets its own fresh
+databases on it), else from a testcontainers MySQL 8 container when Docker answers,
+else its tests are skipped with the reason; with CI=true a skip is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from etl.config import JobConfig, parse_config
+from etl.database import reflect, source_engine, target_engine, upsert
+from etl.schema import apply_sql, init_target, sql_file
+
+MYSQL_ENV = "ETL_TEST_MYSQL_URL"
+
+
+def _docker_mysql() -> Iterator[str] | None:
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception:  # no Docker engine here: the caller reports why MySQL tests cannot run
+        return None
+    from testcontainers.mysql import MySqlContainer
+
+    def serve() -> Iterator[str]:
+        with MySqlContainer("mysql:8.0", username="root", password="test") as container:
+            url = sa.make_url(container.get_connection_url())
+            yield url.set(drivername="mysql+pymysql", database=None).render_as_string(hide_password=False)
+
+    return serve()
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> Iterator[str]:
+    url = os.environ.get(MYSQL_ENV)
+    if url:
+        yield url
+        return
+    served = _docker_mysql()
+    if served is None:
+        reason = f"no MySQL: set {MYSQL_ENV} (e.g. mysql+pymysql://root@127.0.0.1:3306/) or start Docker"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    yield from served
+
+
+@dataclass
+class Databases:
+    """A fresh source (with jdp_tb_trade) and a fresh, initialized target."""
+
+    backend: str
+    source_url: str
+    target_url: str
+    make_target: Callable[[], str]
+
+    def other(self) -> Databases:
+        """The same source with another fresh target (to compare two runs)."""
+        return Databases(self.backend, self.source_url, self.make_target(), self.make_target)
+
+    def job(self, name: str = "tb", **settings: object) -> JobConfig:
+        document = {"jobs": {name: {"source": self.source_url, "target": self.target_url, **settings}}}
+        return parse_config(document, "test").job(name)
+
+    def config_file(self, folder: Path, jobs: dict[str, dict]) -> Path:
+        import yaml
+
+        document = {
+            "jobs": {name: {"source": self.source_url, "target": self.target_url, **settings}
+                     for name, settings in jobs.items()}
+        }
+        path = folder / "jobs.yaml"
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+        return path
+
+    def push(self, rows: Sequence[dict]) -> None:
+        """Insert or replace source rows, as Jushita updates jdp_tb_trade in place."""
+        engine = source_engine(sa.make_url(self.source_url))
+        table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
+        with engine.begin() as connection:
+            upsert(connection, table, list(rows))
+        engine.dispose()
+
+    def select(self, table: str, columns: str, order: str | None = None) -> list[tuple]:
+        """Typed rows (datetimes, Decimals) read through the reflected table, as the job reads them."""
+        engine = target_engine(sa.make_url(self.target_url))
+        reflected = reflect(engine, [table])[table]
+        query = sa.select(*(reflected.c[name.strip()] for name in columns.split(",")))
+        if order:
+            query = query.order_by(*(reflected.c[name.strip()] for name in order.split(",")))
+        with engine.connect() as connection:
+            result = [tuple(row) for row in connection.execute(query)]
+        engine.dispose()
+        return result
+
+    def query(self, sql: str, **params: object) -> list[tuple]:
+        engine = target_engine(sa.make_url(self.target_url))
+        with engine.connect() as connection:
+            result = [tuple(row) for row in connection.execute(sa.text(sql), params)]
+        engine.dispose()
+        return result
+
+    def dump(self, table: str, order: str) -> list[tuple]:
+        engine = target_engine(sa.make_url(self.target_url))
+        columns = ",".join(reflect(engine, [table])[table].c.keys())
+        engine.dispose()
+        return self.select(table, columns, order)
+
+
+def _make_source(url: str, dialect: str) -> str:
+    engine = source_engine(sa.make_url(url))
+    with engine.begin() as connection:
+        apply_sql(connection, sql_file("source", f"{dialect}.sql"))
+    engine.dispose()
+    return url
+
+
+def _make_target(url: str) -> str:
+    engine = target_engine(sa.make_url(url), create=True)
+    init_target(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    if request.param == "sqlite":
+        (tmp_path / "jdp.db").touch()
+        targets = iter(range(1, 100))
+        yield Databases(
+            "sqlite",
+            _make_source(f"sqlite:///{tmp_path / 'jdp.db'}", "sqlite"),
+            _make_target(f"sqlite:///{tmp_path / 'oms.db'}"),
+            lambda: _make_target(f"sqlite:///{tmp_path / f'oms{next(targets)}.db'}"),
+        )
+        return
+    server = sa.make_url(request.getfixturevalue("mysql_server"))
+    admin = sa.create_engine(server.set(database=None))
+    prefix = f"etl_t_{uuid.uuid4().hex[:10]}"
+    created: list[str] = []
+
+    def database(role: str) -> str:
+        name = f"{prefix}_{role}{len(created)}"
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+        created.append(name)
+        return server.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield Databases(
+            "mysql",
+            _make_source(database("src"), "mysql"),
+            _make_target(database("oms")),
+            lambda: _make_target(database("oms")),
+        )
+    finally:
+        with admin.begin() as connection:
+            for name in created:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()

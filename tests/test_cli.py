@@ -1,0 +1,183 @@
+"""The `etl` command from the outside: exit codes, messages, and state after kills."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from etl.cli import main
+from etl.lock import lock_name
+from etl.synth import PushFactory, synth_rows
+
+T0 = datetime(2026, 11, 11, 10, 0, 0)
+
+
+def etl(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert "Traceback" not in result.output + result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_every_command_has_help():
+    for name, command in main.commands.items():
+        code, out, _ = etl(name, "--help")
+        assert code == 0 and command.help, name
+
+
+def test_run_then_status_and_retranslate(dbs, tmp_path):
+    dbs.push(list(synth_rows(40, seed=1, start=T0)))
+    config = str(dbs.config_file(tmp_path, {"tb": {"batch_size": 9}}))
+    code, out, err = etl("--config", config, "run")
+    assert (code, err) == (0, "")
+    assert "read 40, wrote 40, rejected 0" in out
+    code, out, _ = etl("--config", config, "status", "--json")
+    [status] = orjson.loads(out)
+    assert code == 0 and status["lag_seconds"] == 0 and status["open_rejects"] == 0
+    assert status["last_run"]["outcome"] == "ok" and isinstance(status["watermark"]["tid"], int)
+    code, out, _ = etl("--config", config, "status")
+    assert code == 0 and out.splitlines()[0].split()[:2] == ["job", "watermark"]
+    code, out, _ = etl("--config", config, "retranslate", "tb", "--since", "2026-11-11", "--until", "2026-11-12")
+    assert code == 0 and "retranslate" in out and "read 40" in out
+
+
+def test_run_without_init_says_to_run_init(dbs, tmp_path):
+    bare = dbs.other()
+    config = str(bare.config_file(tmp_path, {"tb": {}}))
+    engine = sa.create_engine(bare.target_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE oms_trade")
+    engine.dispose()
+    code, _, err = etl("--config", config, "run")
+    assert code == 2 and "etl init" in err
+
+
+def test_init_is_idempotent(dbs, tmp_path):
+    config = str(dbs.config_file(tmp_path, {"tb": {}}))
+    code, out, _ = etl("--config", config, "init")
+    assert code == 0 and "up to date" in out
+
+
+def test_a_busy_job_exits_75_and_others_still_run(dbs, tmp_path):
+    dbs.push(list(synth_rows(5, seed=2, start=T0)))
+    config = str(dbs.config_file(tmp_path, {"tb": {}, "other": {}}))
+    url = sa.make_url(dbs.target_url)
+    if dbs.backend == "sqlite":
+        holder = os.open(f"{url.database}.tb.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        release = lambda: os.close(holder)  # noqa: E731
+    else:
+        engine = sa.create_engine(url)
+        connection = engine.connect()
+        connection.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock_name(url.database, "tb")})
+        release = lambda: (connection.close(), engine.dispose())  # noqa: E731
+    try:
+        code, out, err = etl("--config", config, "run")
+        assert code == 75 and "'tb' is busy" in err
+        assert "other: run" in out
+        code, _, err = etl("--config", config, "retranslate", "tb", "--since", "2026-11-11", "--until", "2026-11-12")
+        assert code == 75
+    finally:
+        release()
+    code, _, _ = etl("--config", config, "run", "tb")
+    assert code == 0
+
+
+def test_an_unreachable_database_exits_69_without_the_password(tmp_path):
+    (tmp_path / "src.db").touch()
+    config = tmp_path / "jobs.yaml"
+    config.write_text(
+        "jobs:\n  tb:\n"
+        f"    source: sqlite:///{tmp_path / 'src.db'}\n"
+        "    target: mysql://etl:s3cret@127.0.0.1:1/oms\n",
+        encoding="utf-8",
+    )
+    code, out, err = etl("--config", str(config), "run")
+    assert code == 69
+    assert "s3cret" not in out + err and "***" in err and "target database" in err
+
+
+@pytest.mark.parametrize(
+    "yaml_text, words",
+    [
+        ("jobs:\n  tb:\n    source: sqlite://\n    target: sqlite://\n    batchsize: 5\n", ["'tb'", "'batchsize'"]),
+        ("jobs:\n  tb:\n    target: sqlite://\n", ["'tb'", "'source'", "required"]),
+        ("jobs:\n  tb:\n    source: ${ETL_TEST_UNSET_VAR}\n    target: sqlite://\n", ["'source'", "ETL_TEST_UNSET_VAR"]),
+        ("jobs: [\n", ["not valid YAML"]),
+    ],
+    ids=["unknown-key", "missing-source", "unset-variable", "bad-yaml"],
+)
+def test_configuration_errors_exit_2_naming_job_and_key(tmp_path, yaml_text, words):
+    config = tmp_path / "jobs.yaml"
+    config.write_text(yaml_text, encoding="utf-8")
+    code, _, err = etl("--config", str(config), "run")
+    assert code == 2
+    for word in words:
+        assert word in err
+
+
+def test_an_unknown_job_exits_2(dbs, tmp_path):
+    config = str(dbs.config_file(tmp_path, {"tb": {}}))
+    code, _, err = etl("--config", config, "run", "nope")
+    assert code == 2 and "unknown job 'nope'" in err
+
+
+def test_demo_in_an_empty_folder(tmp_path):
+    code, out, err = etl("demo", "--dir", str(tmp_path / "demo"), "--pushes", "300")
+    assert code == 0, err
+    assert "rejected 2" in out and (tmp_path / "demo" / "oms.db").exists()
+    code, out, _ = etl("--config", str(tmp_path / "demo" / "jobs.yaml"), "status")
+    assert code == 0 and "demo" in out
+
+
+def _wait_for_watermark(target_url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    engine = sa.create_engine(target_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            with engine.connect() as connection:
+                if connection.exec_driver_sql("SELECT COUNT(*) FROM etl_watermark").scalar():
+                    return
+            time.sleep(0.01)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.4], ids=["at-first-commit", "early", "later"])
+def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, delay):
+    factory = PushFactory(seed=11)
+    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i // 40))
+            for i in range(3000)]
+    rows[700] = {**rows[700], "jdp_response": "{broken"}
+    dbs.push(rows)
+    settings = {"batch_size": 25, "lookback_seconds": 0}
+    config = dbs.config_file(tmp_path, {"tb": settings})
+    process = subprocess.Popen([sys.executable, "-m", "etl", "--config", str(config), "run"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_watermark(dbs.target_url, process)
+    time.sleep(delay)
+    alive = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    # At the first commit the run is certainly mid-window; the later kills may land after it ends.
+    assert alive or delay > 0
+    code, _, err = etl("--config", str(config), "run")
+    assert code == 0, err
+    clean = dbs.other()
+    clean_folder = tmp_path / "clean"
+    clean_folder.mkdir()
+    assert etl("--config", str(clean.config_file(clean_folder, {"tb": settings})), "run")[0] == 0
+    for table, order in [("oms_trade", "tid"), ("oms_order", "oid"), ("oms_promotion", "tid, seq")]:
+        assert dbs.dump(table, order) == clean.dump(table, order), table
+    assert dbs.select("etl_watermark", "jdp_modified, tid") == clean.select("etl_watermark", "jdp_modified, tid")
+    assert dbs.select("etl_reject", "tid, error, resolved_at") == clean.select("etl_reject", "tid, error, resolved_at")

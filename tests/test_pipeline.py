@@ -1,0 +1,209 @@
+"""Run semantics on real engines (SQLite and MySQL/MariaDB), through the library API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from etl.pipeline import retranslate_job, run_job
+from etl.synth import PushFactory
+
+T0 = datetime(2026, 11, 11, 10, 0, 0)
+
+
+@pytest.fixture
+def factory() -> PushFactory:
+    return PushFactory(seed=7)
+
+
+def trade_ids(dbs) -> list[int]:
+    return [row[0] for row in dbs.query("SELECT tid FROM oms_trade ORDER BY tid")]
+
+
+def test_rows_sharing_one_second_survive_batch_boundaries(dbs, factory):
+    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0) for _ in range(53)]
+    dbs.push(rows)
+    result = run_job(dbs.job(batch_size=7))
+    assert result.counts.rows_read == 53
+    assert trade_ids(dbs) == sorted(row["tid"] for row in rows)
+    assert dbs.select("etl_watermark", "jdp_modified, tid") == [(T0, max(row["tid"] for row in rows))]
+
+
+def test_a_late_commit_within_lookback_is_caught(dbs, factory):
+    first = factory.trade(T0)
+    dbs.push([factory.row(first, "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=100))])
+    run_job(dbs.job(lookback_seconds=300))
+    # Committed late: its jdp_modified is behind the watermark already.
+    late = factory.trade(T0)
+    dbs.push([factory.row(late, "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=40))])
+    run_job(dbs.job(lookback_seconds=300))
+    assert trade_ids(dbs) == sorted([first.tid, late.tid])
+    assert dbs.select("etl_watermark", "jdp_modified") == [(T0 + timedelta(seconds=100),)]
+
+
+def test_without_lookback_a_late_commit_is_left_behind(dbs, factory):
+    first = factory.trade(T0)
+    dbs.push([factory.row(first, "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=100))])
+    run_job(dbs.job(lookback_seconds=0))
+    late = factory.trade(T0)
+    dbs.push([factory.row(late, "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=40))])
+    run_job(dbs.job(lookback_seconds=0))
+    assert trade_ids(dbs) == [first.tid]
+
+
+def test_an_older_push_never_overwrites_a_newer_one(dbs, factory):
+    trade = factory.trade(T0)
+    dbs.push([factory.row(trade, "WAIT_BUYER_CONFIRM_GOODS", T0 + timedelta(hours=2), T0 + timedelta(hours=2))])
+    run_job(dbs.job())
+    # The same trade arrives again with an older `modified` (an out-of-order push) but a later jdp_modified.
+    dbs.push([factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0 + timedelta(hours=1), T0 + timedelta(hours=3))])
+    run_job(dbs.job())
+    retranslate_job(dbs.job(), T0, T0 + timedelta(days=1))
+    assert dbs.query("SELECT status, oms_status FROM oms_trade") == [("WAIT_BUYER_CONFIRM_GOODS", "SHIPPED")]
+
+
+def test_a_newer_push_replaces_the_trade_and_its_lines(dbs, factory):
+    trade = factory.trade(T0)
+    while len(trade.lines) < 3:
+        trade = factory.trade(T0)
+    dbs.push([factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0)])
+    run_job(dbs.job())
+    assert len(dbs.query("SELECT oid FROM oms_order")) == len(trade.lines)
+    later = T0 + timedelta(minutes=5)
+    kept = trade.lines[:2]
+    dbs.push([factory.row(trade, "WAIT_BUYER_CONFIRM_GOODS", later, later, kept)])
+    run_job(dbs.job())
+    assert dbs.query("SELECT oid, oms_status FROM oms_order ORDER BY seq") == [
+        (line["oid"], "SHIPPED") for line in kept
+    ]
+    assert dbs.query("SELECT status FROM oms_trade") == [("WAIT_BUYER_CONFIRM_GOODS",)]
+
+
+def test_ids_money_emoji_and_ciphertext_arrive_exactly(dbs, factory):
+    trade = factory.trade(T0)
+    row = factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0)
+    document = orjson.loads(row["jdp_response"])
+    inner = document["trade_fullinfo_get_response"]["trade"]
+    inner.update(
+        tid=2106089115686783163,
+        tid_str="2106089115686783163",
+        buyer_message="请尽快发货🙏😀",
+        receiver_name="~AhZ5YnNxNDRrZjk=~1~~",
+        receiver_mobile="$138$U2FsdGVkX1+abc==$1$$",
+        payment="200.07",
+    )
+    for order in inner["orders"]["order"]:
+        if order["oid"] == trade.tid:
+            order["oid"] = order["oid_str"] = None
+            order["oid_str"] = "2106089115686783163"
+    row.update(tid=2106089115686783163, jdp_response=orjson.dumps(document).decode())
+    dbs.push([row])
+    run_job(dbs.job())
+    assert dbs.select("oms_trade", "tid, buyer_message, receiver_name, receiver_mobile, payment") == [(2106089115686783163, "请尽快发货🙏😀", "~AhZ5YnNxNDRrZjk=~1~~", "$138$U2FsdGVkX1+abc==$1$$", Decimal("200.07"))]
+    tids = {tid for (tid,) in dbs.query("SELECT tid FROM oms_order")}
+    assert tids == {2106089115686783163}
+
+
+def test_a_bad_push_is_rejected_and_resolved_when_it_translates(dbs, factory):
+    good, bad = factory.trade(T0), factory.trade(T0)
+    bad_row = factory.row(bad, "WAIT_SELLER_SEND_GOODS", T0, T0)
+    dbs.push([factory.row(good, "WAIT_SELLER_SEND_GOODS", T0, T0), {**bad_row, "jdp_response": "{not json"}])
+    result = run_job(dbs.job())
+    assert (result.counts.trades_written, result.counts.rejects) == (1, 1)
+    [(tid, error, resolved)] = dbs.query("SELECT tid, error, resolved_at FROM etl_reject")
+    assert tid == bad.tid and "not valid JSON" in error and resolved is None
+    # The watermark passed the bad push: it is quarantined, not lost.
+    assert dbs.query("SELECT tid FROM etl_watermark") == [(max(good.tid, bad.tid),)]
+    # Seen again: still one open reject, its first_seen kept.
+    run_job(dbs.job())
+    assert len(dbs.query("SELECT reject_id FROM etl_reject")) == 1
+    later = T0 + timedelta(minutes=1)
+    dbs.push([factory.row(bad, "WAIT_SELLER_SEND_GOODS", later, later)])
+    run_job(dbs.job())
+    [(resolved,)] = dbs.query("SELECT resolved_at FROM etl_reject")
+    assert resolved is not None
+    assert bad.tid in trade_ids(dbs)
+
+
+@pytest.mark.parametrize(
+    "document, reason",
+    [
+        ('{"error_response":{"code":27,"msg":"Invalid session"}}', "error response"),
+        ("", "empty"),
+        ('{"trade_fullinfo_get_response":{}}', "no trade_fullinfo_get_response.trade"),
+        ('[1,2]', "not an object"),
+    ],
+    ids=["error_response", "empty", "no-trade", "array"],
+)
+def test_untranslatable_pushes_name_their_reason(dbs, factory, document, reason):
+    trade = factory.trade(T0)
+    dbs.push([{**factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0), "jdp_response": document}])
+    run_job(dbs.job())
+    [(error,)] = dbs.query("SELECT error FROM etl_reject")
+    assert reason in error
+
+
+def test_a_json_tid_that_disagrees_with_the_row_is_rejected(dbs, factory):
+    trade, other = factory.trade(T0), factory.trade(T0)
+    row = factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0)
+    dbs.push([{**row, "tid": other.tid}])
+    run_job(dbs.job())
+    [(tid, error)] = dbs.query("SELECT tid, error FROM etl_reject")
+    assert tid == other.tid and "differs" in error
+    assert trade_ids(dbs) == []
+
+
+def test_retranslate_rewrites_the_window_and_keeps_the_watermark(dbs, factory):
+    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i)) for i in range(5)]
+    dbs.push(rows)
+    run_job(dbs.job())
+    watermark = dbs.select("etl_watermark", "jdp_modified, tid")
+    result = retranslate_job(dbs.job(), T0 + timedelta(seconds=1), T0 + timedelta(seconds=3))
+    assert (result.counts.rows_read, result.counts.trades_written) == (2, 2)
+    assert dbs.select("etl_watermark", "jdp_modified, tid") == watermark
+    assert dbs.query("SELECT mode, rows_read, outcome FROM etl_run ORDER BY run_id") == [
+        ("run", 5, "ok"),
+        ("retranslate", 2, "ok"),
+    ]
+
+
+def test_a_plain_rerun_skips_what_the_target_already_holds(dbs, factory):
+    dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0) for _ in range(10)])
+    run_job(dbs.job())
+    again = run_job(dbs.job())
+    assert (again.counts.rows_read, again.counts.trades_written) == (10, 0)
+
+
+def test_sellers_filter_the_source(dbs):
+    factory = PushFactory(seed=3, sellers=("店A", "店B"))
+    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0) for _ in range(20)]
+    dbs.push(rows)
+    run_job(dbs.job(sellers=["店A"]))
+    assert trade_ids(dbs) == sorted(row["tid"] for row in rows if row["seller_nick"] == "店A")
+
+
+def test_a_row_the_target_cannot_hold_is_rejected_alone(dbs, factory):
+    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i)) for i in range(9)]
+    document = orjson.loads(rows[4]["jdp_response"])
+    document["trade_fullinfo_get_response"]["trade"]["orders"]["order"][0]["title"] = "长" * 300
+    rows[4]["jdp_response"] = orjson.dumps(document).decode()
+    dbs.push(rows)
+    result = run_job(dbs.job(batch_size=100))
+    if dbs.backend == "sqlite":
+        # SQLite keeps text of any length, so nothing is refused there.
+        assert (result.counts.trades_written, result.counts.rejects) == (9, 0)
+        return
+    assert (result.counts.trades_written, result.counts.rejects) == (8, 1)
+    [(tid, error)] = dbs.query("SELECT tid, error FROM etl_reject")
+    assert tid == rows[4]["tid"] and "title" in error
+
+
+def test_a_row_without_jdp_modified_is_rejected_not_lost(dbs, factory):
+    trade = factory.trade(T0)
+    dbs.push([{**factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0), "jdp_modified": None}])
+    run_job(dbs.job())
+    [(tid, error)] = dbs.query("SELECT tid, error FROM etl_reject")
+    assert tid == trade.tid and "jdp_modified is NULL" in error
