@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -21,7 +22,7 @@ import orjson
 from etl.config import Config, load_config
 from etl.database import database_errors, masked, target_engine
 from etl.demo import run_demo
-from etl.errors import ConfigError, EtlError
+from etl.errors import EtlError, Interrupted, Terminated
 from etl.pipeline import RunResult, retranslate_job, run_job
 from etl.schema import init_target
 from etl.status import JobStatus, job_status
@@ -55,13 +56,17 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except EtlError as error:
             _fail(str(error), error.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
+        except KeyboardInterrupt as stop:
+            _fail("interrupted", getattr(stop, "exit_code", 130))
         except Exception as error:  # the last line of defence: a bug must still not print a traceback
             log.debug("internal error", exc_info=True)
             _fail(f"internal error ({type(error).__name__}: {error}); rerun with -vv for details", 1)
 
     return wrapper
+
+
+def _terminate(_signal: int, _frame: Any) -> None:
+    raise Terminated()
 
 
 def _config(context: click.Context) -> Config:
@@ -101,6 +106,7 @@ def _describe_run(result: RunResult) -> str:
 @click.pass_context
 def main(context: click.Context, config_path: str, verbose: int, quiet: bool) -> None:
     """Translate Jushita push tables (jdp_tb_trade) into normalized OMS tables."""
+    signal.signal(signal.SIGTERM, _terminate)
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="etl: %(levelname)s %(message)s", stream=sys.stderr)
     context.ensure_object(dict)
@@ -142,6 +148,8 @@ def run(context: click.Context, jobs: tuple[str, ...]) -> None:
     for job in selected:
         try:
             result = run_job(job)
+        except Interrupted:
+            raise  # a signal stops every job, not only the one it landed in
         except EtlError as error:
             click.echo(f"etl: job {job.name!r}: {error}", err=True)
             codes.append(error.exit_code)

@@ -38,6 +38,14 @@ class JobBusy(EtlError):
 
 
 class Interrupted(EtlError):
-    """The run was stopped by a signal after its current batch was rolled back or committed."""
+    """The run was stopped by a signal; its current batch was rolled back, its run recorded."""
 
-    exit_code = 130
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the process is, so it unwinds exactly as Ctrl-C does."""
+
+    exit_code = 143

@@ -115,10 +115,14 @@ class _Run:
                     run_id = start_run(connection, tables[RUN], self.job.name, self.mode, window)
                 try:
                     self._read(source, window)
+                except KeyboardInterrupt as stop:
+                    self._finish(run_id, "interrupted", stop)
+                    raise Interrupted(
+                        f"job {self.job.name!r} was interrupted; its current batch was rolled back",
+                        getattr(stop, "exit_code", 130),
+                    ) from None
                 except BaseException as error:
-                    self._finish(run_id, "interrupted" if isinstance(error, KeyboardInterrupt) else "failed", error)
-                    if isinstance(error, KeyboardInterrupt):
-                        raise Interrupted(f"job {self.job.name!r} was interrupted; its last batch was rolled back") from None
+                    self._finish(run_id, "failed", error)
                     raise
                 self._finish(run_id, "ok", None)
             return RunResult(self.job.name, self.mode, run_id, window, self.counts, self.watermark)
@@ -127,7 +131,7 @@ class _Run:
             self.target_engine.dispose()
 
     def _finish(self, run_id: int, outcome: str, error: BaseException | None) -> None:
-        message = None if error is None else (str(error) or type(error).__name__)
+        message = None if error is None else (str(error) or f"stopped by {type(error).__name__}")
         try:
             with self.target_engine.begin() as connection:
                 finish_run(connection, self.sink.tables[RUN], run_id, outcome, self.counts, message)

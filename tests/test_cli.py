@@ -181,3 +181,23 @@ def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, delay):
         assert dbs.dump(table, order) == clean.dump(table, order), table
     assert dbs.select("etl_watermark", "jdp_modified, tid") == clean.select("etl_watermark", "jdp_modified, tid")
     assert dbs.select("etl_reject", "tid, error, resolved_at") == clean.select("etl_reject", "tid, error, resolved_at")
+
+
+def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tmp_path):
+    factory = PushFactory(seed=12)
+    dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i // 40))
+              for i in range(3000)])
+    config = dbs.config_file(tmp_path, {"tb": {"batch_size": 25}})
+    process = subprocess.Popen([sys.executable, "-m", "etl", "--config", str(config), "run"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_watermark(dbs.target_url, process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert dbs.query("SELECT outcome FROM etl_run") == [("interrupted",)]
+    # Nothing half-written: every trade below the watermark has all of its lines.
+    assert dbs.query("SELECT COUNT(*) FROM oms_trade t WHERE NOT EXISTS "
+                     "(SELECT 1 FROM oms_order o WHERE o.tid = t.tid)") == [(0,)]
+    assert etl("--config", str(config), "run")[0] == 0
+    assert len(dbs.query("SELECT tid FROM oms_trade")) == 3000
