@@ -23,9 +23,9 @@ from etl.config import Config, load_config
 from etl.database import database_errors, masked, target_engine
 from etl.demo import run_demo
 from etl.errors import EtlError, Interrupted, Terminated
-from etl.pipeline import RunResult, retranslate_job, run_job
+from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
 from etl.schema import init_target
-from etl.status import JobStatus, job_status
+from etl.status import JobStatus, job_status, open_rejects
 
 log = logging.getLogger("etl")
 
@@ -83,7 +83,7 @@ def _describe_run(result: RunResult) -> str:
     ]
     if counts.warnings:
         parts.append(f"warnings {counts.warnings} (-v shows them)")
-    if result.window is None:
+    if result.mode == "run" and result.window is None:
         parts.append("source is empty")
     if result.mode == "run" and result.watermark is not None:
         parts.append(f"watermark {result.watermark.modified} / {result.watermark.key}")
@@ -212,6 +212,38 @@ def status(context: click.Context, jobs: tuple[str, ...], as_json: bool) -> None
         return
     for line in _status_lines(statuses):
         click.echo(line)
+
+
+@main.command()
+@click.argument("jobs", nargs=-1)
+@click.option("--retry", is_flag=True, help="Read the rejected pushes again from the source and translate them.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="Rows to list per job.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for scripts.")
+@click.pass_context
+@_guarded
+def rejects(context: click.Context, jobs: tuple[str, ...], retry: bool, limit: int, as_json: bool) -> None:
+    """List the open rejects (quarantined pushes) of the jobs, oldest first, with their reasons.
+
+    With --retry, each job re-reads its rejected tids from the source and writes those that
+    now translate (after a translator fix, or a fixed source row); the rest stay open.
+    """
+    selected = _config(context).select(jobs)
+    if retry:
+        for job in selected:
+            result = retry_rejects(job)
+            summary = f"{_describe_run(result)}, no longer in the source {result.counts.missing}"
+            click.echo(summary, err=as_json)
+    listed = {job.name: open_rejects(job, limit) for job in selected}
+    if as_json:
+        document = {name: {"open": total, "rejects": [row.as_dict() for row in rows]} for name, (total, rows) in listed.items()}
+        click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+        return
+    for name, (total, rows) in listed.items():
+        click.echo(f"{name}: {total} open reject{'s' if total != 1 else ''}")
+        for row in rows:
+            click.echo(f"  {row.tid}  {row.jdp_modified}  first seen {row.first_seen:%Y-%m-%d %H:%M:%S}Z  {row.error}")
+        if total > len(rows):
+            click.echo(f"  ... and {total - len(rows)} more (--limit)")
 
 
 @main.command()

@@ -61,20 +61,28 @@ class JobConfig(BaseModel):
     sellers: tuple[str, ...] | None = None
     batch_size: int = Field(2000, ge=1, le=50_000)
     lookback_seconds: int = Field(300, ge=0, le=30 * 86_400)
+    batch_bytes: int = Field(64 * 2**20, ge=2**20, le=2**30)
     start_from: datetime | None = None
     enabled: bool = True
+    retries: int = Field(5, ge=0, le=100)
+    retry_wait_seconds: float = Field(1.0, ge=0, le=300)
+    max_rejects: int | None = Field(None, ge=0)
+    max_reject_share: float | None = Field(None, gt=0, le=1)
 
     @field_validator("source", "target")
     @classmethod
     def _check_url(cls, value: str) -> str:
         return _url(value).render_as_string(hide_password=False)
 
-    @field_validator("batch_size", "lookback_seconds", mode="before")
+    @field_validator(
+        "batch_size", "lookback_seconds", "batch_bytes", "retries", "max_rejects",
+        "retry_wait_seconds", "max_reject_share", mode="before",
+    )
     @classmethod
     def _no_bool(cls, value: Any) -> Any:
         # YAML `yes` is a bool, and pydantic would read it as 1.
         if isinstance(value, bool):
-            raise ValueError("must be a whole number, not a boolean")
+            raise ValueError("must be a number, not a boolean")
         return value
 
     @field_validator("kind")
@@ -144,7 +152,8 @@ def _expand(value: Any, environ: Mapping[str, str], key: str = "") -> Any:
 
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
-            if name in environ:
+            # As in the shell: ${VAR:-default} takes the default when VAR is unset or empty.
+            if environ.get(name) or (name in environ and default is None):
                 return environ[name]
             if default is not None:
                 return default

@@ -31,6 +31,9 @@ _SQLITE_DATETIME = sqlite.DATETIME(
 _STRICT_MODE = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'"
 # MySQL client error codes that mean "the server is not there for us".
 _UNREACHABLE = {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
+# Worth a retry: the server went away or restarted (failover), this connection was
+# killed, or a lock wait timed out or deadlocked under concurrent OMS writes.
+_TRANSIENT = {1040, 1053, 1205, 1213, 1317, 1927, 2002, 2003, 2006, 2013, 2055}
 # IN lists are chunked: SQLite allows 32766 variables, and shorter statements plan faster.
 IN_CHUNK = 1000
 
@@ -117,6 +120,18 @@ def database_errors(role: str, url: URL) -> Iterator[None]:
         yield
     except DBAPIError as error:
         raise describe_failure(error, role, url) from None
+
+
+def is_transient(error: DBAPIError) -> bool:
+    """Would the same statement likely succeed on a fresh connection a moment later?"""
+    if error.connection_invalidated or isinstance(error, sa.exc.InterfaceError):
+        return True
+    original = error.orig
+    code = original.args[0] if original is not None and original.args else None
+    if code in _TRANSIENT:
+        return True
+    # SQLite: another process holds the write lock longer than busy_timeout.
+    return isinstance(error, OperationalError) and "database is locked" in str(original)
 
 
 def reflect(engine: Engine, names: Iterable[str], *, role: str = "target") -> dict[str, sa.Table]:

@@ -25,6 +25,12 @@ class NotInitialized(EtlError):
     exit_code = 2
 
 
+class RejectBudgetExceeded(EtlError):
+    """Too many rejects in one run: the translator, not the data, is likely wrong."""
+
+    exit_code = 65
+
+
 class DatabaseUnavailable(EtlError):
     """A database cannot be reached (connection refused, access denied, unknown database)."""
 

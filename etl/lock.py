@@ -3,6 +3,9 @@
 MySQL/MariaDB: a named lock (GET_LOCK) held by a connection of its own for the whole
 run. Its name includes the target database and the job, so two targets on one server
 never collide, and it dies with its connection: a killed run leaves no stale lock.
+Because it dies with its connection, a server restart or a KILL also takes it away
+from a live run: `ensure()` is called before every commit, and takes the lock again
+on a new connection, or stops the run if another run got it meanwhile.
 
 SQLite: an exclusive flock() on a lock file beside the database file, one per job.
 The database file's own locks cannot serve: SQLite takes them per transaction, and a
@@ -39,40 +42,81 @@ def _busy(engine: Engine, job: str) -> JobBusy:
     return JobBusy(f"job {job!r} is busy: another run or retranslate holds its lock on {masked(engine.url)}")
 
 
-@contextmanager
-def _mysql_lock(engine: Engine, job: str) -> Iterator[None]:
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        database = connection.exec_driver_sql("SELECT DATABASE()").scalar() or ""
-        name = lock_name(database, job)
-        if connection.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}).scalar() != 1:
-            raise _busy(engine, job)
+class _NamedLock:
+    def __init__(self, engine: Engine, job: str) -> None:
+        self.engine, self.job = engine, job
+        self.connection: sa.Connection | None = None
+        self.name = ""
+
+    def acquire(self) -> None:
+        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.name = lock_name(connection.exec_driver_sql("SELECT DATABASE()").scalar() or "", self.job)
+        if connection.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": self.name}).scalar() != 1:
+            connection.close()
+            raise _busy(self.engine, self.job)
+        self.connection = connection
+
+    def ensure(self) -> None:
+        """Still ours? If its connection died, take it again; if another run took it, stop."""
+        if self.connection is not None:
+            try:
+                held = self.connection.execute(
+                    sa.text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()"), {"name": self.name}
+                ).scalar()
+            except sa.exc.DBAPIError:
+                held = None
+            if held == 1:
+                return
+        self.release()
+        self.acquire()
+
+    def release(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
         try:
-            yield
-        finally:
-            connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
+            connection.close()
+        except sa.exc.SQLAlchemyError:
+            # The connection is gone (killed, server restarted), and the lock went with it.
+            connection.invalidate()
 
 
-@contextmanager
-def _file_lock(engine: Engine, job: str) -> Iterator[None]:
-    path = sqlite_path(engine.url)
-    if path is None:
-        # An in-memory database lives in this process only: nothing else can run on it.
-        yield
-        return
-    descriptor = os.open(f"{path}.{job}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+class _FileLock:
+    def __init__(self, engine: Engine, job: str) -> None:
+        self.engine, self.job = engine, job
+        self.descriptor: int | None = None
+
+    def acquire(self) -> None:
+        path = sqlite_path(self.engine.url)
+        if path is None:
+            return  # an in-memory database lives in this process only: nothing else can run on it
+        descriptor = os.open(f"{path}.{self.job}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise _busy(engine, job) from None
-        yield
-    finally:
-        os.close(descriptor)
+            os.close(descriptor)
+            raise _busy(self.engine, self.job) from None
+        self.descriptor = descriptor
+
+    def ensure(self) -> None:
+        """A flock lives as long as the process: nothing can take it away."""
+
+    def release(self) -> None:
+        if self.descriptor is not None:
+            os.close(self.descriptor)
+            self.descriptor = None
+
+
+JobLock = _NamedLock | _FileLock
 
 
 @contextmanager
-def job_lock(engine: Engine, job: str) -> Iterator[None]:
+def job_lock(engine: Engine, job: str) -> Iterator[JobLock]:
     """Hold the job's lock on the target for the duration of the block, or raise JobBusy."""
-    lock = _file_lock if engine.dialect.name == "sqlite" else _mysql_lock
-    with lock(engine, job):
-        yield
+    lock = _FileLock(engine, job) if engine.dialect.name == "sqlite" else _NamedLock(engine, job)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()

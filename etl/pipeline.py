@@ -1,27 +1,43 @@
-"""run_job / retranslate_job: window -> scan -> parse -> translate -> write + advance, batch by batch.
+"""run_job / retranslate_job / retry_rejects: window -> scan -> parse -> translate -> write + advance.
 
 Each batch's writes, its rejects and the watermark move commit in one target
 transaction, so at every instant every source row at or below the committed
 watermark is in the target, translated or rejected: a run killed anywhere and run
 again ends with the same tables as an uninterrupted run.
+
+A transient database fault (connection dropped or killed, server restart, lock-wait
+timeout, deadlock) rolls the batch back; it is read and written again after a
+bounded, jittered exponential back-off, up to the job's `retries`.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import orjson
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from etl.config import JobConfig
-from etl.database import database_errors, reflect, source_engine, target_engine
-from etl.errors import ConfigError, EtlError, Interrupted
-from etl.lock import job_lock
+from etl.database import (
+    chunks,
+    database_errors,
+    describe_failure,
+    is_transient,
+    masked,
+    reflect,
+    source_engine,
+    target_engine,
+)
+from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded
+from etl.lock import JobLock, job_lock
 from etl.runs import RunCounts, finish_run, start_run, utcnow
 from etl.sink import REJECT, RUN, WATERMARK, Outcome, Rejected, Sink, Translated
 from etl.source import Push, SourceTable, Window
@@ -29,9 +45,17 @@ from etl.translate import KINDS, Kind, TranslateError
 from etl.watermark import Position, advance, load_watermark, resume_point, save_watermark
 
 log = logging.getLogger("etl")
+T = TypeVar("T")
 
 # Rows without jdp_modified cannot be placed in keyset order; each run rejects up to this many.
 _NULL_MODIFIED_LIMIT = 10_000
+_NULL_MODIFIED = (
+    "jdp_modified is NULL: the row cannot be placed in keyset order; "
+    "fix the row in the source, then it translates on the next run"
+)
+_MAX_BACKOFF_SECONDS = 60.0
+# A share-of-rows reject budget is judged only once a run has read this many rows.
+_BUDGET_MIN_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,8 @@ Observer = Callable[[Progress], None]
 
 def translate_push(kind: Kind, push: Push) -> Outcome:
     """Parse and translate one push; anything that cannot be translated becomes a reject with its reason."""
+    if push.modified is None:
+        return Rejected(push, _NULL_MODIFIED)
     if push.document is None or not push.document.strip():
         return Rejected(push, "jdp_response is empty")
     try:
@@ -70,7 +96,7 @@ def translate_push(kind: Kind, push: Push) -> Outcome:
         return Rejected(push, str(error))
     except (RecursionError, ArithmeticError, LookupError, TypeError, ValueError) as error:
         # A translator bug on odd input: quarantine the push and say so, rather than stop every seller's orders.
-        log.warning("translator %s failed on %s %s: %r", kind.name, kind.key_column, push.key, error)
+        log.warning("translator %s failed on %s %s: %s", kind.name, kind.key_column, push.key, type(error).__name__)
         return Rejected(push, f"translator error (please report it): {type(error).__name__}: {error}")
     if rows.key != push.key:
         return Rejected(
@@ -80,7 +106,7 @@ def translate_push(kind: Kind, push: Push) -> Outcome:
 
 
 class _Run:
-    """The state of one run of one job: engines, tables, counters and the watermark in hand."""
+    """One run of one job: engines, tables, lock, counters and the watermark in hand."""
 
     def __init__(self, job: JobConfig, mode: str, observer: Observer | None) -> None:
         self.job = job
@@ -89,32 +115,60 @@ class _Run:
         self.observer = observer
         self.counts = RunCounts()
         self.watermark: Position | None = None
-        self.moves_watermark = mode == "run"
         self.source_engine: Engine = source_engine(job.source_url)
         self.target_engine: Engine = target_engine(job.target_url)
 
-    def target_errors(self) -> AbstractContextManager[None]:
-        return database_errors("target", self.job.target_url)
+    # -- fault handling -------------------------------------------------------------------
 
-    def source_errors(self) -> AbstractContextManager[None]:
-        return database_errors("source", self.job.source_url)
+    def _retrying(self, role: str, url: URL, what: str, operation: Callable[[], T]) -> T:
+        """Run `operation`; on a transient fault wait and run it again, up to `retries` times."""
+        for attempt in range(self.job.retries + 1):
+            try:
+                return operation()
+            except (DataError, IntegrityError):
+                raise  # the target refused a value: not a fault, the caller finds the push
+            except DBAPIError as error:
+                if not is_transient(error):
+                    raise describe_failure(error, role, url) from None
+                if attempt == self.job.retries:
+                    detail = describe_failure(error, role, url)
+                    detail.args = (f"{detail} (while {what}; gave up after {attempt + 1} attempts)",)
+                    raise detail from None
+                wait = min(self.job.retry_wait_seconds * 2**attempt, _MAX_BACKOFF_SECONDS)
+                wait *= random.uniform(0.5, 1.0)  # jitter: two jobs that deadlocked must not collide again
+                log.warning(
+                    "job %s: %s database %s failed while %s (%s); retry %d of %d in %.1fs",
+                    self.job.name, role, masked(url), what, error.orig, attempt + 1, self.job.retries, wait,
+                )
+                time.sleep(wait)
+        raise AssertionError("unreachable")
 
-    def execute(self, plan: Callable[[Position | None, SourceTable], Window | None]) -> RunResult:
+    def _source(self, what: str, operation: Callable[[], T]) -> T:
+        return self._retrying("source", self.job.source_url, what, operation)
+
+    def _target(self, what: str, operation: Callable[[], T]) -> T:
+        return self._retrying("target", self.job.target_url, what, operation)
+
+    # -- the run --------------------------------------------------------------------------
+
+    def execute(
+        self,
+        plan: Callable[[Position | None, SourceTable], Window | None],
+        body: Callable[[], None] | None = None,
+    ) -> RunResult:
         try:
-            with self.target_errors():
+            with database_errors("target", self.job.target_url):
                 tables = reflect(self.target_engine, Sink.table_names(self.kind))
             self.sink = Sink(self.kind, tables, self.job.name)
-            with self.source_errors():
-                source = SourceTable(self.source_engine, self.job.table, self.kind.key_column, self.job.sellers)
-            with self.target_errors(), job_lock(self.target_engine, self.job.name):
-                with self.target_engine.begin() as connection:
-                    self.watermark = load_watermark(connection, tables[WATERMARK], self.job.name)
-                with self.source_errors():
-                    window = plan(self.watermark, source)
-                with self.target_engine.begin() as connection:
-                    run_id = start_run(connection, tables[RUN], self.job.name, self.mode, window)
+            with database_errors("source", self.job.source_url):
+                self.source = SourceTable(self.source_engine, self.job.table, self.kind.key_column, self.job.sellers)
+            with database_errors("target", self.job.target_url), job_lock(self.target_engine, self.job.name) as lock:
+                self.lock = lock
+                self.watermark = self._target("reading the watermark", self._load_watermark)
+                window = self._source("finding the newest push", lambda: plan(self.watermark, self.source))
+                run_id = self._target("starting the run", lambda: self._start(window))
                 try:
-                    self._read(source, window)
+                    (body or (lambda: self._read(window)))()
                 except KeyboardInterrupt as stop:
                     self._finish(run_id, "interrupted", stop)
                     raise Interrupted(
@@ -130,60 +184,96 @@ class _Run:
             self.source_engine.dispose()
             self.target_engine.dispose()
 
+    def _load_watermark(self) -> Position | None:
+        with self.target_engine.begin() as connection:
+            return load_watermark(connection, self.sink.tables[WATERMARK], self.job.name)
+
+    def _start(self, window: Window | None) -> int:
+        with self.target_engine.begin() as connection:
+            return start_run(connection, self.sink.tables[RUN], self.job.name, self.mode, window)
+
     def _finish(self, run_id: int, outcome: str, error: BaseException | None) -> None:
         message = None if error is None else (str(error) or f"stopped by {type(error).__name__}")
-        try:
+
+        def record() -> None:
             with self.target_engine.begin() as connection:
                 finish_run(connection, self.sink.tables[RUN], run_id, outcome, self.counts, message)
-        except DBAPIError as failure:
+
+        try:
+            self._target("recording the run's outcome", record)
+        except EtlError:
             if error is None:
                 raise
             # The run is failing already (often for this same reason); its own error is the one to report.
-            log.warning("could not record the outcome of run %s: %s", run_id, failure.orig)
+            log.warning("job %s: could not record the outcome of run %s", self.job.name, run_id)
 
-    def _read(self, source: SourceTable, window: Window | None) -> None:
+    def _read(self, window: Window | None) -> None:
         if self.mode == "run":
-            with self.source_errors():
-                orphans = source.null_modified(_NULL_MODIFIED_LIMIT)
+            orphans = self._source("reading rows without jdp_modified",
+                                   lambda: self.source.null_modified(_NULL_MODIFIED_LIMIT))
             if orphans:
-                self._write([Rejected(push, "jdp_modified is NULL: the row cannot be placed in keyset order; "
-                                       "fix the row in the source, then it translates on the next run")
-                             for push in orphans], watermark=False)
+                self._process(orphans, watermark=False)
         if window is None:
             return
-        batches = source.scan(window, self.job.batch_size)
+        after = window.start
         while True:
-            with self.source_errors():
-                batch = next(batches, None)
-            if batch is None:
+            batch = self._source(
+                "reading a batch",
+                lambda: self.source.read_batch(window, after, self.job.batch_size, self.job.batch_bytes),
+            )
+            if not batch:
                 return
-            self.counts.rows_read += len(batch)
-            outcomes = [translate_push(self.kind, push) for push in batch]
-            for outcome in outcomes:
-                if isinstance(outcome, Translated):
-                    for warning in outcome.rows.warnings:
-                        self.counts.warnings += 1
-                        log.info("job %s, %s %s: %s", self.job.name, self.kind.key_column, outcome.push.key, warning)
-            self._write(outcomes, watermark=self.moves_watermark)
-            if self.observer is not None:
-                self.observer(Progress(self.job.name, self.counts, batch[-1].position))
+            self._process(batch, watermark=self.mode == "run")
+            after = batch[-1].position
+
+    def _process(self, batch: Sequence[Push], *, watermark: bool) -> None:
+        self.counts.rows_read += len(batch)
+        outcomes = [translate_push(self.kind, push) for push in batch]
+        for outcome in outcomes:
+            if isinstance(outcome, Translated):
+                for warning in outcome.rows.warnings:
+                    self.counts.warnings += 1
+                    log.info("job %s, %s %s: %s", self.job.name, self.kind.key_column, outcome.push.key, warning)
+        self._check_budget(sum(isinstance(outcome, Rejected) for outcome in outcomes))
+        self._write(outcomes, watermark=watermark)
+        if self.observer is not None and batch[-1].modified is not None:
+            self.observer(Progress(self.job.name, self.counts, batch[-1].position))
+
+    def _check_budget(self, new_rejects: int) -> None:
+        """Stop before committing a batch that takes the run past its reject budget."""
+        rejects = self.counts.rejects + new_rejects
+        over_count = self.job.max_rejects is not None and rejects > self.job.max_rejects
+        over_share = (
+            self.job.max_reject_share is not None
+            and self.counts.rows_read >= _BUDGET_MIN_ROWS
+            and rejects / self.counts.rows_read > self.job.max_reject_share
+        )
+        if over_count or over_share:
+            raise RejectBudgetExceeded(
+                f"job {self.job.name!r}: {rejects} rejects in {self.counts.rows_read} rows read exceeds its budget "
+                f"(max_rejects {self.job.max_rejects}, max_reject_share {self.job.max_reject_share}); "
+                "the watermark stops before this batch. So many rejects usually mean the translator is wrong: "
+                "see `etl rejects`"
+            )
 
     def _write(self, outcomes: Sequence[Outcome], *, watermark: bool) -> None:
         """Commit one batch with the watermark move; a batch the target refuses is split to find the bad push."""
         now = utcnow()
         reached = advance(self.watermark, outcomes[-1].push.position) if watermark else self.watermark
-        with self.target_errors():
-            try:
-                with self.target_engine.begin() as connection:
-                    written = self.sink.write(connection, outcomes, replace_equal=self.mode == "retranslate", now=now)
-                    if watermark:
-                        save_watermark(connection, self.sink.tables[WATERMARK], self.job.name, reached, now)
-            except (DataError, IntegrityError) as refused:
-                refusal = refused
-            else:
-                refusal = None
-        if refusal is not None:
-            self._split(outcomes, refusal, watermark=watermark)
+
+        def commit() -> int:
+            self.lock.ensure()
+            with self.target_engine.begin() as connection:
+                written = self.sink.write(connection, outcomes, replace_equal=self.mode != "run", now=now)
+                if watermark:
+                    save_watermark(connection, self.sink.tables[WATERMARK], self.job.name, reached, now)
+                return written
+
+        try:
+            written = self._target("writing a batch", commit)
+        except (DataError, IntegrityError) as refused:
+            # The target refused a value (too long, out of range): find the push and reject it alone.
+            self._split(outcomes, refused, watermark=watermark)
             return
         self.watermark = reached
         self.counts.trades_written += written
@@ -200,6 +290,22 @@ class _Run:
             raise EtlError(f"target database refused even the reject of {item.push.key}: {cause.orig}")
         reason = f"the target refused the translated rows: {cause.orig}"
         self._write([Rejected(item.push, reason)], watermark=watermark)
+
+    def retry_rejects(self) -> None:
+        """Read the open rejects' keys again from the source and write what now translates."""
+        reject = self.sink.tables[REJECT]
+
+        def open_keys() -> list[int]:
+            with self.target_engine.connect() as connection:
+                query = sa.select(reject.c.tid).where(reject.c.job == self.job.name, reject.c.resolved_at.is_(None))
+                return list(connection.execute(query.order_by(reject.c.tid)).scalars())
+
+        keys = self._target("reading open rejects", open_keys)
+        for chunk in chunks(keys, self.job.batch_size):
+            batch = self._source("reading rejected pushes", lambda: self.source.read_keys(chunk))
+            self.counts.missing += len(chunk) - len(batch)
+            if batch:
+                self._process(batch, watermark=False)
 
 
 def run_job(job: JobConfig, observer: Observer | None = None) -> RunResult:
@@ -221,4 +327,10 @@ def retranslate_job(job: JobConfig, since: datetime, until: datetime, observer: 
     return _Run(job, "retranslate", observer).execute(lambda _watermark, _source: Window(Position(since), until, False))
 
 
-__all__ = ["Progress", "RunResult", "retranslate_job", "run_job", "translate_push"]
+def retry_rejects(job: JobConfig, observer: Observer | None = None) -> RunResult:
+    """Translate the open rejects' pushes as the source holds them now; the watermark stays where it is."""
+    run = _Run(job, "retry", observer)
+    return run.execute(lambda _watermark, _source: None, body=run.retry_rejects)
+
+
+__all__ = ["Progress", "RunResult", "retranslate_job", "retry_rejects", "run_job", "translate_push"]

@@ -28,6 +28,7 @@ class RunCounts:
     trades_written: int = 0
     rejects: int = 0
     warnings: int = 0
+    missing: int = 0  # rejected keys no longer in the source (`etl rejects --retry`)
 
 
 def start_run(connection: sa.Connection, table: sa.Table, job: str, mode: str, window: Window | None) -> int:

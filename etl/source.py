@@ -1,7 +1,7 @@
 """The keyset scan of a push table: a pure query builder and a batch reader.
 
-A window is read in (jdp_modified, key) order, `batch_size` rows per query, each
-query starting after the last row of the one before. The lower bound is spelled
+A window is read in (jdp_modified, key) order, `batch_size` rows (and a byte bound)
+per query, each query starting after the last row of the one before. The lower bound is spelled
 `jdp_modified >= :t AND (jdp_modified > :t OR key > :k)` and not as the row value
 `(jdp_modified, key) > (:t, :k)`: MariaDB scans the whole index for the row-value
 form, while this one is a range on the (jdp_modified) index, whose InnoDB entries
@@ -10,7 +10,7 @@ end with the primary key and so are already in keyset order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,19 +93,33 @@ class SourceTable:
         query = query.where(self.modified <= window.end if window.end_inclusive else self.modified < window.end)
         return query.order_by(self.modified, self.key).limit(limit)
 
-    def scan(self, window: Window, batch_size: int) -> Iterator[list[Push]]:
-        """Batches of pushes in keyset order until the window is read; each batch is one query."""
-        after = window.start
+    def read_batch(self, window: Window, after: Position | None, rows: int, max_bytes: int) -> list[Push]:
+        """The next pushes of `window` after `after`: at most `rows`, and no more than `max_bytes`
+        of documents beyond the first (a push of several MB must not make a batch of gigabytes).
+
+        Stateless, so a batch that failed can be read again on a new connection. The rows are
+        streamed (a server-side cursor on MySQL): stopping at the byte bound never holds the rest.
+        """
+        batch: list[Push] = []
+        size = 0
+        with self.engine.connect().execution_options(stream_results=True) as connection:
+            result = connection.execute(self.batch_query(window, after, rows))
+            for key, modified, document in result:
+                batch.append(Push(key, modified, document))
+                size += len(document or b"")
+                if size >= max_bytes:
+                    break
+            result.close()
+        return batch
+
+    def read_keys(self, keys: Sequence[int]) -> list[Push]:
+        """The pushes the source holds now for `keys` (those it still has), in keyset order."""
+        query = sa.select(self.key, self.modified, self.document).where(self.key.in_(keys))
         with self.engine.connect() as connection:
-            while True:
-                rows = connection.execute(self.batch_query(window, after, batch_size)).all()
-                if not rows:
-                    return
-                batch = [Push(row[0], row[1], row[2]) for row in rows]
-                yield batch
-                if len(rows) < batch_size:
-                    return
-                after = batch[-1].position
+            rows = connection.execute(query).all()
+        pushes = [Push(row[0], row[1], row[2]) for row in rows]
+        # Rows without jdp_modified sort first; they are rejected again with their reason.
+        return sorted(pushes, key=lambda push: (push.modified is not None, push.modified or 0, push.key))
 
     def null_modified(self, limit: int) -> list[Push]:
         """Rows with no jdp_modified: keyset order cannot place them, so they are rejected by key."""

@@ -58,6 +58,42 @@ class JobStatus:
         }
 
 
+@dataclass(frozen=True)
+class OpenReject:
+    job: str
+    tid: int
+    jdp_modified: datetime | None
+    error: str
+    first_seen: datetime
+    last_seen: datetime
+
+    def as_dict(self) -> dict:
+        return {
+            name: value.isoformat(sep=" ") if isinstance(value, datetime) else value
+            for name, value in self.__dict__.items()
+        }
+
+
+def open_rejects(job: JobConfig, limit: int) -> tuple[int, list[OpenReject]]:
+    """How many rejects of `job` are open, and the oldest `limit` of them."""
+    target = target_engine(job.target_url)
+    try:
+        with database_errors("target", job.target_url):
+            reject = reflect(target, [REJECT])[REJECT]
+            is_open = (reject.c.job == job.name) & reject.c.resolved_at.is_(None)
+            with target.connect() as connection:
+                total = connection.execute(sa.select(sa.func.count()).select_from(reject).where(is_open)).scalar_one()
+                rows = connection.execute(
+                    sa.select(*(reject.c[name] for name in OpenReject.__dataclass_fields__))
+                    .where(is_open)
+                    .order_by(reject.c.first_seen, reject.c.tid)
+                    .limit(limit)
+                ).all()
+    finally:
+        target.dispose()
+    return total, [OpenReject(*row) for row in rows]
+
+
 def lag(watermark: Position | None, newest: datetime | None) -> int | None:
     """Newest source jdp_modified minus the watermark, in seconds; 0 when caught up."""
     if newest is None:

@@ -132,9 +132,8 @@ def _make_target(url: str) -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
-def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
-    if request.param == "sqlite":
+def _databases(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    if backend == "sqlite":
         (tmp_path / "jdp.db").touch()
         targets = iter(range(1, 100))
         yield Databases(
@@ -168,3 +167,15 @@ def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
             for name in created:
                 connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    """Each test using it runs on SQLite and on MySQL/MariaDB."""
+    yield from _databases(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def mysql_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    """For what only a server has: killed connections, users and grants."""
+    yield from _databases("mysql", request, tmp_path)

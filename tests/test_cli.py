@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import random
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,19 +13,14 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
+
+from support import assert_equals_clean_run, etl, spawn, wait_for_watermark
 
 from etl.cli import main
 from etl.lock import lock_name
 from etl.synth import PushFactory, synth_rows
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
-
-
-def etl(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in result.output + result.stderr
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_every_command_has_help():
@@ -140,31 +134,19 @@ def test_demo_in_an_empty_folder(tmp_path):
     assert code == 0 and "demo" in out
 
 
-def _wait_for_watermark(target_url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    engine = sa.create_engine(target_url)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            with engine.connect() as connection:
-                if connection.exec_driver_sql("SELECT COUNT(*) FROM etl_watermark").scalar():
-                    return
-            time.sleep(0.01)
-    finally:
-        engine.dispose()
-
-
-@pytest.mark.parametrize("delay", [0.0, 0.15, 0.4], ids=["at-first-commit", "early", "later"])
-def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, delay):
-    factory = PushFactory(seed=11)
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, seed):
+    # Seed 0 kills right at the first commit; the others at a random point after it.
+    delay = random.Random(seed).uniform(0, 0.8) if seed else 0.0
+    factory = PushFactory(seed=11 + seed)
     rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i // 40))
             for i in range(3000)]
     rows[700] = {**rows[700], "jdp_response": "{broken"}
     dbs.push(rows)
     settings = {"batch_size": 25, "lookback_seconds": 0}
     config = dbs.config_file(tmp_path, {"tb": settings})
-    process = subprocess.Popen([sys.executable, "-m", "etl", "--config", str(config), "run"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_watermark(dbs.target_url, process)
+    process = spawn(config, "run")
+    wait_for_watermark(dbs.target_url, process)
     time.sleep(delay)
     alive = process.poll() is None
     process.send_signal(signal.SIGKILL)
@@ -173,14 +155,7 @@ def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, delay):
     assert alive or delay > 0
     code, _, err = etl("--config", str(config), "run")
     assert code == 0, err
-    clean = dbs.other()
-    clean_folder = tmp_path / "clean"
-    clean_folder.mkdir()
-    assert etl("--config", str(clean.config_file(clean_folder, {"tb": settings})), "run")[0] == 0
-    for table, order in [("oms_trade", "tid"), ("oms_order", "oid"), ("oms_promotion", "tid, seq")]:
-        assert dbs.dump(table, order) == clean.dump(table, order), table
-    assert dbs.select("etl_watermark", "jdp_modified, tid") == clean.select("etl_watermark", "jdp_modified, tid")
-    assert dbs.select("etl_reject", "tid, error, resolved_at") == clean.select("etl_reject", "tid, error, resolved_at")
+    assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
 
 
 def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tmp_path):
@@ -188,9 +163,8 @@ def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tm
     dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i // 40))
               for i in range(3000)])
     config = dbs.config_file(tmp_path, {"tb": {"batch_size": 25}})
-    process = subprocess.Popen([sys.executable, "-m", "etl", "--config", str(config), "run"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for_watermark(dbs.target_url, process)
+    process = spawn(config, "run")
+    wait_for_watermark(dbs.target_url, process)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err

@@ -7,6 +7,7 @@ They never pass a number through a float: Taobao ids are 19 digits, above 2**53.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -15,6 +16,8 @@ _BIGINT_MAX = 2**63 - 1
 # Money columns are DECIMAL(15,2): 13 integer digits.
 _MONEY_LIMIT = Decimal("1e13")
 _ZERO_DATETIMES = frozenset({"0000-00-00 00:00:00", "0000-00-00"})
+# ASCII only: str.isdigit() also admits "²" and Arabic-Indic digits.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 class FieldError(ValueError):
@@ -86,7 +89,7 @@ def parse_int(value: object, path: str) -> int | None:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
         number = int(value.strip())
     else:
         raise FieldError(f"{_where(path, value)} is not a whole number")

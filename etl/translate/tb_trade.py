@@ -34,7 +34,8 @@ TRADE_STATUS = {
     "TRADE_CLOSED": "CLOSED",
     "TRADE_CLOSED_BY_TAOBAO": "CLOSED",
 }
-# A presale (step) trade whose deposit is paid and balance is not: depends on step_trade_status alone.
+# An unpaid presale (step) trade whose deposit is paid is DEPOSIT_PAID, decided by step_trade_status
+# alone (not by `type`). Only while unpaid: a presale whose balance never came closes as CLOSED.
 DEPOSIT_PAID_STEP = "FRONT_PAID_FINAL_NOPAID"
 REFUND_STATUS = {
     "WAIT_SELLER_AGREE": "REFUNDING",
@@ -56,9 +57,10 @@ def _code(value: str | None) -> str | None:
 
 def map_trade_status(status: str | None, step_trade_status: str | None) -> str:
     """oms_status of a trade (or of a line without a refund in progress)."""
-    if _code(step_trade_status) == DEPOSIT_PAID_STEP:
+    mapped = TRADE_STATUS.get(_code(status) or "", UNKNOWN)
+    if mapped == "UNPAID" and _code(step_trade_status) == DEPOSIT_PAID_STEP:
         return "DEPOSIT_PAID"
-    return TRADE_STATUS.get(_code(status) or "", UNKNOWN)
+    return mapped
 
 
 def map_line_status(status: str | None, refund_status: str | None, step_trade_status: str | None) -> str:

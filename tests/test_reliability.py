@@ -1,0 +1,263 @@
+"""Faults from outside the process and hostile input: nothing lost, nothing duplicated, no hand repair."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from support import assert_equals_clean_run, etl, spawn, wait_for_watermark
+
+from etl.pipeline import run_job
+from etl.synth import PushFactory
+
+T0 = datetime(2026, 11, 11, 10, 0, 0)
+
+
+def rows_at(factory: PushFactory, count: int, start: datetime = T0, per_second: int = 40) -> list[dict]:
+    return [
+        factory.row(factory.trade(start), "WAIT_SELLER_SEND_GOODS", start, start + timedelta(seconds=i // per_second))
+        for i in range(count)
+    ]
+
+
+def with_document(row: dict, change) -> dict:
+    document = orjson.loads(row["jdp_response"])
+    change(document["trade_fullinfo_get_response"]["trade"])
+    return {**row, "jdp_response": orjson.dumps(document).decode()}
+
+
+# -- faults from outside --------------------------------------------------------------------
+
+
+def test_killed_connections_are_retried_and_the_run_completes(mysql_dbs, tmp_path):
+    dbs = mysql_dbs
+    dbs.push(rows_at(PushFactory(seed=21), 3000))
+    settings = {"batch_size": 20, "retry_wait_seconds": 0.05, "retries": 10}
+    process = spawn(dbs.config_file(tmp_path, {"tb": settings}), "run")
+    wait_for_watermark(dbs.target_url, process)
+    databases = [sa.make_url(dbs.source_url).database, sa.make_url(dbs.target_url).database]
+    admin = sa.create_engine(sa.make_url(dbs.target_url).set(database=None), isolation_level="AUTOCOMMIT")
+    rounds = 0
+    with admin.connect() as connection:
+        while process.poll() is None and rounds < 5:
+            ids = connection.execute(
+                sa.text("SELECT id FROM information_schema.processlist WHERE db IN :dbs AND id <> CONNECTION_ID()")
+                .bindparams(sa.bindparam("dbs", expanding=True)),
+                {"dbs": databases},
+            ).scalars().all()
+            for connection_id in ids:
+                try:
+                    connection.exec_driver_sql(f"KILL CONNECTION {int(connection_id)}")
+                except sa.exc.DBAPIError:
+                    pass  # it ended on its own meanwhile
+            rounds += bool(ids)
+            time.sleep(0.2)
+    admin.dispose()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert rounds >= 1 and b"retry 1 of 10" in err
+    assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
+
+
+def test_a_second_run_of_a_busy_job_exits_75(dbs, tmp_path):
+    dbs.push(rows_at(PushFactory(seed=22), 4000))
+    config = dbs.config_file(tmp_path, {"tb": {"batch_size": 10}})
+    first = spawn(config, "run")
+    wait_for_watermark(dbs.target_url, first)
+    second = spawn(config, "run")
+    _, err = second.communicate(timeout=60)
+    first.communicate(timeout=120)
+    assert (first.returncode, second.returncode) == (0, 75), err
+    assert b"busy" in err
+
+
+def test_two_jobs_into_one_target_run_side_by_side(dbs, tmp_path):
+    factory = PushFactory(seed=23, sellers=("店A", "店B", "店C"))
+    dbs.push(rows_at(factory, 2000))
+    # The jobs overlap on 店B: both write its trades, concurrently, into the same tables.
+    jobs = {"ab": {"sellers": ["店A", "店B"], "batch_size": 25, "retry_wait_seconds": 0.05},
+            "bc": {"sellers": ["店B", "店C"], "batch_size": 25, "retry_wait_seconds": 0.05}}
+    config = dbs.config_file(tmp_path, jobs)
+    processes = [spawn(config, "run", name) for name in jobs]
+    errors = [process.communicate(timeout=180)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], errors
+    assert_equals_clean_run(dbs, tmp_path / "clean", {"all": {}})
+
+
+# -- hostile input --------------------------------------------------------------------------
+
+
+def _duplicate_status(row: dict) -> dict:
+    # orjson keeps the last of duplicate keys, as most JSON parsers do.
+    text = row["jdp_response"].replace('"status":', '"status":"TRADE_CLOSED","status":', 1)
+    return {**row, "jdp_response": text}
+
+
+def _swap_types(trade: dict) -> None:
+    trade["orders"]["order"][0]["num"] = "2"
+    trade["payment"] = 200.07
+    trade["orders"]["order"][0]["outer_iid"] = 12345
+
+
+def _no_oid(trade: dict) -> None:
+    order = trade["orders"]["order"][0]
+    order.pop("oid_str")
+    order["oid"] = "12x"
+
+
+def _huge(trade: dict) -> None:
+    # Several MB: hundreds of lines, and bulky fields the OMS does not map.
+    line = trade["orders"]["order"][0]
+    trade["orders"]["order"] = [
+        {**line, "oid": 10**18 + index, "oid_str": str(10**18 + index), "customization": "定制" * 3000}
+        for index in range(400)
+    ]
+
+
+HOSTILE = [
+    ("duplicate-keys", _duplicate_status, None),
+    ("numbers-and-strings-swapped", lambda row: with_document(row, _swap_types), None),
+    ("several-mb", lambda row: with_document(row, _huge), None),
+    ("orders-empty", lambda row: with_document(row, lambda t: t.update(orders={"order": []})), "no orders"),
+    ("orders-missing", lambda row: with_document(row, lambda t: t.pop("orders")), "no orders"),
+    ("id-does-not-parse", lambda row: with_document(row, _no_oid), "not a numeric id"),
+    ("truncated", lambda row: {**row, "jdp_response": row["jdp_response"][:300]}, "not valid JSON"),
+    ("error-response", lambda row: {**row, "jdp_response": '{"error_response":{"code":7,"msg":"App Call Limited"}}'},
+     "App Call Limited"),
+    ("tid-disagrees", lambda row: {**row, "tid": row["tid"] + 1}, "differs"),
+    ("null-jdp-modified", lambda row: {**row, "jdp_modified": None}, "jdp_modified is NULL"),
+]
+
+
+@pytest.mark.parametrize("mutate, reason", [case[1:] for case in HOSTILE], ids=[case[0] for case in HOSTILE])
+def test_hostile_pushes_translate_or_are_rejected_with_a_reason(dbs, mutate, reason):
+    factory = PushFactory(seed=24)
+    rows = rows_at(factory, 6)
+    rows[2] = mutate(rows[2])
+    dbs.push(rows)
+    result = run_job(dbs.job(batch_size=4, batch_bytes=2**20))
+    assert result.counts.rows_read == 6
+    rejects = dbs.query("SELECT tid, error FROM etl_reject")
+    if reason is None:
+        assert rejects == [] and result.counts.trades_written == 6
+    else:
+        assert [tid for tid, _ in rejects] == [rows[2]["tid"]] and reason in rejects[0][1]
+        assert result.counts.trades_written == 5
+        # No partial trade: the rejected tid has no lines either.
+        assert dbs.query(f"SELECT COUNT(*) FROM oms_order WHERE tid = {int(rows[2]['tid'])}") == [(0,)]
+
+
+def test_swapped_types_translate_exactly(dbs):
+    row = with_document(rows_at(PushFactory(seed=25), 1)[0], _swap_types)
+    dbs.push([row])
+    run_job(dbs.job())
+    assert dbs.select("oms_trade", "payment") == [(Decimal("200.07"),)]
+    assert (2, "12345") in dbs.select("oms_order", "num, outer_iid")
+
+
+def test_non_utf8_bytes_are_rejected(dbs):
+    row = rows_at(PushFactory(seed=26), 1)[0]
+    bad = row["jdp_response"].encode().replace("买家".encode(), b"\xff\xfe", 1)
+    engine = sa.create_engine(dbs.source_url)
+    with engine.begin() as connection:
+        if dbs.backend == "mysql":
+            # A utf8mb4 column cannot hold these bytes; a landing table with a blob column can.
+            connection.exec_driver_sql("ALTER TABLE jdp_tb_trade MODIFY jdp_response MEDIUMBLOB")
+        connection.execute(
+            sa.text("INSERT INTO jdp_tb_trade (tid, seller_nick, jdp_response, jdp_modified) VALUES (:t, :s, :d, :m)"),
+            {"t": row["tid"], "s": row["seller_nick"], "d": bad, "m": T0},
+        )
+    engine.dispose()
+    run_job(dbs.job())
+    [(error,)] = dbs.query("SELECT error FROM etl_reject")
+    assert "UTF-8" in error
+
+
+# -- reject budget and retry ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", [{"max_rejects": 3}, {"max_reject_share": 0.2}], ids=["count", "share"])
+def test_a_flood_of_rejects_stops_the_run_before_the_bad_stretch(dbs, tmp_path, budget):
+    factory = PushFactory(seed=27)
+    good = rows_at(factory, 150, per_second=1)
+    bad = [{**row, "jdp_response": "{}"} for row in rows_at(factory, 50, T0 + timedelta(hours=1), per_second=1)]
+    dbs.push(good + bad)
+    config = dbs.config_file(tmp_path, {"tb": {"batch_size": 50, **budget}})
+    code, _, err = etl("--config", str(config), "run")
+    assert code == 65 and "budget" in err
+    last_good = max((row["jdp_modified"], row["tid"]) for row in good)
+    assert dbs.select("etl_watermark", "jdp_modified, tid") == [last_good]
+    assert dbs.query("SELECT outcome FROM etl_run") == [("failed",)]
+    assert dbs.query("SELECT COUNT(*) FROM etl_reject") == [(0,)]
+
+
+def test_rejects_retry_translates_what_the_source_now_holds(dbs, tmp_path):
+    factory = PushFactory(seed=28)
+    trade, gone = factory.trade(T0), factory.trade(T0)
+    fixed = factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0)
+    dbs.push([{**fixed, "jdp_response": "{broken"}, {**factory.row(gone, "WAIT_SELLER_SEND_GOODS", T0, T0),
+                                                     "jdp_response": "{}"}])
+    dbs.push(rows_at(factory, 20, T0 + timedelta(hours=2)))
+    config = dbs.config_file(tmp_path, {"tb": {}})
+    assert etl("--config", str(config), "run")[0] == 0
+    code, out, _ = etl("--config", str(config), "rejects")
+    assert code == 0 and out.startswith("tb: 2 open rejects")
+    # The source row is repaired in place (same jdp_modified, far behind the lookback), another deleted.
+    dbs.push([fixed])
+    engine = sa.create_engine(dbs.source_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM jdp_tb_trade WHERE tid = :t"), {"t": gone.tid})
+    engine.dispose()
+    assert etl("--config", str(config), "run")[0] == 0
+    assert dbs.query(f"SELECT COUNT(*) FROM oms_trade WHERE tid = {trade.tid}") == [(0,)]
+    code, out, _ = etl("--config", str(config), "rejects", "tb", "--retry")
+    assert code == 0 and "no longer in the source 1" in out and "tb: 1 open reject" in out
+    assert dbs.query(f"SELECT COUNT(*) FROM oms_trade WHERE tid = {trade.tid}") == [(1,)]
+    code, out, _ = etl("--config", str(config), "rejects", "--json")
+    assert orjson.loads(out)["tb"]["open"] == 1
+
+
+# -- least privilege -------------------------------------------------------------------------
+
+
+def test_the_job_runs_with_least_privilege_users(mysql_dbs, tmp_path):
+    dbs = mysql_dbs
+    source, target = sa.make_url(dbs.source_url), sa.make_url(dbs.target_url)
+    suffix = target.database[-14:]
+    reader, writer = f"r{suffix}", f"w{suffix}"
+    admin = sa.create_engine(target.set(database=None), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for statement in (
+            f"CREATE USER '{reader}'@'%%' IDENTIFIED BY 'read-pw'",
+            f"GRANT SELECT ON `{source.database}`.* TO '{reader}'@'%%'",
+            f"CREATE USER '{writer}'@'%%' IDENTIFIED BY 'write-pw'",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{target.database}`.* TO '{writer}'@'%%'",
+        ):
+            connection.exec_driver_sql(statement)
+    try:
+        factory = PushFactory(seed=29)
+        rows = rows_at(factory, 30)
+        rows[5] = {**rows[5], "jdp_response": "{}"}
+        dbs.push(rows)
+        limited = type(dbs)(
+            dbs.backend,
+            source.set(username=reader, password="read-pw").render_as_string(hide_password=False),
+            target.set(username=writer, password="write-pw").render_as_string(hide_password=False),
+            dbs.make_target,
+        )
+        config = str(limited.config_file(tmp_path, {"tb": {}}))
+        for command in (["run"], ["retranslate", "tb", "--since", "2026-11-11", "--until", "2026-11-12"],
+                        ["rejects", "--retry"], ["status"]):
+            code, out, err = etl("--config", config, *command)
+            assert code == 0, (command, err)
+            assert "read-pw" not in out + err and "write-pw" not in out + err
+        assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(29,)]
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP USER IF EXISTS '{reader}'@'%%'")
+            connection.exec_driver_sql(f"DROP USER IF EXISTS '{writer}'@'%%'")
+        admin.dispose()
