@@ -33,17 +33,13 @@ def with_document(row: dict, change) -> dict:
 # -- faults from outside --------------------------------------------------------------------
 
 
-def test_killed_connections_are_retried_and_the_run_completes(mysql_dbs, tmp_path):
-    dbs = mysql_dbs
-    dbs.push(rows_at(PushFactory(seed=21), 3000))
-    settings = {"batch_size": 20, "retry_wait_seconds": 0.05, "retries": 10}
-    process = spawn(dbs.config_file(tmp_path, {"tb": settings}), "run")
-    wait_for_watermark(dbs.target_url, process)
+def _kill_connections(dbs, process, rounds: int, pause: float) -> int:
+    """KILL CONNECTION every connection to the test databases, `rounds` times while `process` runs."""
     databases = [sa.make_url(dbs.source_url).database, sa.make_url(dbs.target_url).database]
     admin = sa.create_engine(sa.make_url(dbs.target_url).set(database=None), isolation_level="AUTOCOMMIT")
-    rounds = 0
+    done = 0
     with admin.connect() as connection:
-        while process.poll() is None and rounds < 5:
+        while process.poll() is None and done < rounds:
             ids = connection.execute(
                 sa.text("SELECT id FROM information_schema.processlist WHERE db IN :dbs AND id <> CONNECTION_ID()")
                 .bindparams(sa.bindparam("dbs", expanding=True)),
@@ -54,12 +50,39 @@ def test_killed_connections_are_retried_and_the_run_completes(mysql_dbs, tmp_pat
                     connection.exec_driver_sql(f"KILL CONNECTION {int(connection_id)}")
                 except sa.exc.DBAPIError:
                     pass  # it ended on its own meanwhile
-            rounds += bool(ids)
-            time.sleep(0.2)
+            done += bool(ids)
+            time.sleep(pause)
     admin.dispose()
+    return done
+
+
+def test_killed_connections_are_retried_and_the_run_completes(mysql_dbs, tmp_path):
+    dbs = mysql_dbs
+    dbs.push(rows_at(PushFactory(seed=21), 3000))
+    settings = {"batch_size": 20, "retry_wait_seconds": 0.05, "retries": 10}
+    process = spawn(dbs.config_file(tmp_path, {"tb": settings}), "run")
+    wait_for_watermark(dbs.target_url, process)
+    rounds = _kill_connections(dbs, process, rounds=5, pause=0.2)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert rounds >= 1 and b"retry 1 of 10" in err
+    assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
+
+
+def test_when_retries_are_spent_the_run_says_so_and_the_next_resumes(mysql_dbs, tmp_path):
+    dbs = mysql_dbs
+    dbs.push(rows_at(PushFactory(seed=20), 3000))
+    settings = {"batch_size": 20, "retry_wait_seconds": 0.01, "retries": 1}
+    config = dbs.config_file(tmp_path, {"tb": settings})
+    process = spawn(config, "run")
+    wait_for_watermark(dbs.target_url, process)
+    _kill_connections(dbs, process, rounds=400, pause=0.005)
+    _, err = process.communicate(timeout=120)
+    lines = err.decode().strip().splitlines()
+    assert process.returncode in (1, 69), err
+    assert lines[-1].startswith("etl: job 'tb': ") and "gave up after 2 attempts" in lines[-1]
+    assert sa.make_url(dbs.target_url).database in lines[-1] or sa.make_url(dbs.source_url).database in lines[-1]
+    assert etl("--config", str(config), "run")[0] == 0
     assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
 
 
