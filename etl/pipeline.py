@@ -228,14 +228,21 @@ class _Run:
 
     def _process(self, batch: Sequence[Push], *, watermark: bool) -> None:
         self.counts.rows_read += len(batch)
-        outcomes = [translate_push(self.kind, push) for push in batch]
+        if self.mode == "run":
+            # Re-read rows already written (the lookback) are skipped before parsing.
+            with self.target_engine.connect() as connection:
+                done = self._target("checking what is written", lambda: self.sink.already_written(connection, batch))
+            todo = [push for push in batch if push.key not in done]
+        else:
+            todo = list(batch)  # a retranslate rewrites what it reads: that is what it is for
+        outcomes = [translate_push(self.kind, push) for push in todo]
         for outcome in outcomes:
             if isinstance(outcome, Translated):
                 for warning in outcome.rows.warnings:
                     self.counts.warnings += 1
                     log.info("job %s, %s %s: %s", self.job.name, self.kind.key_column, outcome.push.key, warning)
         self._check_budget(sum(isinstance(outcome, Rejected) for outcome in outcomes))
-        self._write(outcomes, watermark=watermark)
+        self._write(outcomes, batch[-1].position if watermark else None)
         if self.observer is not None and batch[-1].modified is not None:
             self.observer(Progress(self.job.name, self.counts, batch[-1].position))
 
@@ -256,16 +263,19 @@ class _Run:
                 "see `etl rejects`"
             )
 
-    def _write(self, outcomes: Sequence[Outcome], *, watermark: bool) -> None:
-        """Commit one batch with the watermark move; a batch the target refuses is split to find the bad push."""
+    def _write(self, outcomes: Sequence[Outcome], position: Position | None) -> None:
+        """Commit one batch, and the watermark move to `position` (None: the watermark stays).
+
+        A batch the target refuses is split until the refused push is found and rejected alone.
+        """
         now = utcnow()
-        reached = advance(self.watermark, outcomes[-1].push.position) if watermark else self.watermark
+        reached = self.watermark if position is None else advance(self.watermark, position)
 
         def commit() -> int:
             self.lock.ensure()
             with self.target_engine.begin() as connection:
                 written = self.sink.write(connection, outcomes, replace_equal=self.mode != "run", now=now)
-                if watermark:
+                if reached != self.watermark:
                     save_watermark(connection, self.sink.tables[WATERMARK], self.job.name, reached, now)
                 return written
 
@@ -273,23 +283,23 @@ class _Run:
             written = self._target("writing a batch", commit)
         except (DataError, IntegrityError) as refused:
             # The target refused a value (too long, out of range): find the push and reject it alone.
-            self._split(outcomes, refused, watermark=watermark)
+            self._split(outcomes, refused, position)
             return
         self.watermark = reached
         self.counts.trades_written += written
         self.counts.rejects += sum(isinstance(item, Rejected) for item in outcomes)
 
-    def _split(self, outcomes: Sequence[Outcome], cause: DBAPIError, *, watermark: bool) -> None:
+    def _split(self, outcomes: Sequence[Outcome], cause: DBAPIError, position: Position | None) -> None:
         if len(outcomes) > 1:
             middle = len(outcomes) // 2
-            self._write(outcomes[:middle], watermark=watermark)
-            self._write(outcomes[middle:], watermark=watermark)
+            self._write(outcomes[:middle], None if position is None else outcomes[middle - 1].push.position)
+            self._write(outcomes[middle:], position)
             return
         (item,) = outcomes
         if isinstance(item, Rejected):
             raise EtlError(f"target database refused even the reject of {item.push.key}: {cause.orig}")
         reason = f"the target refused the translated rows: {cause.orig}"
-        self._write([Rejected(item.push, reason)], watermark=watermark)
+        self._write([Rejected(item.push, reason)], position)
 
     def retry_rejects(self) -> None:
         """Read the open rejects' keys again from the source and write what now translates."""

@@ -33,6 +33,56 @@ _PROVINCES = (("浙江省", "杭州市", "西湖区"), ("河南省", "", "济源
 _PROMOTIONS = (("mjs-123024_211143", "满就减钱", "双11促销,满就送"), ("tmallcoupon-1_2", "店铺优惠券", "满200减20"))
 
 
+def _order_extras(rng: random.Random, oid: int, moment: str) -> dict:
+    """Fields of a real order line that the OMS does not map (shared/seeds/000), for realistic size."""
+    return {
+        "pic_path": f"https://img.alicdn.com/bao/uploaded/i{rng.randrange(1, 5)}/{rng.randrange(10**9, 10**10)}/"
+                    f"O1CN01{rng.randrange(10**15, 10**16)}_!!{rng.randrange(10**9, 10**10)}.jpg",
+        "snapshot_url": f"t:{oid}_1", "cid": rng.randrange(50000000, 50099999), "seller_type": "B",
+        "order_from": rng.choice(("WAP,WAP", "TAOBAO", "jhs")), "is_oversold": False, "is_service_order": False,
+        "is_daixiao": False, "is_www": True, "is_sh_ship": False, "timeout_action_time": moment,
+        "buyer_rate": False, "seller_rate": False, "sub_order_tax_fee": "0", "sub_order_tax_rate": "0",
+        "sub_order_tax_promotion_fee": "0", "tax_free": False, "tax_coupon_discount": "0",
+        "store_code": f"WH-{rng.randrange(1, 40):03d}", "estimate_con_time": "付款后48小时内",
+        "sort_info": {"day_sort_val": rng.randrange(1000), "hour_sort_val": rng.randrange(100)},
+        "shipping_type": "express", "inv_type": "", "nr_outer_iid": "", "bind_oids_all_status": "",
+        "customization": "", "order_attr": "{\"isFreeDownPayment\":\"false\"}",
+        "es_time": "2", "delivery_time": moment,
+    }
+
+
+def _trade_extras(rng: random.Random, tid: int, oids: Sequence[int], moment: str) -> dict:
+    """Fields of a real trade that the OMS does not map (shared/seeds/000), for realistic size."""
+    return {
+        "alipay_no": str(rng.randrange(10**27, 10**28)), "acookie_id": f"{rng.getrandbits(128):032x}",
+        "title": "旗舰店", "buyer_rate": False, "seller_rate": False, "seller_can_rate": False, "can_rate": False,
+        "point_fee": 0, "real_point_fee": 0, "buyer_obtain_point_fee": 0, "commission_fee": "0.00",
+        "available_confirm_fee": "0.00", "has_post_fee": True, "timeout_action_time": moment,
+        "snapshot_url": f"t:{tid}_1", "is_lgtype": False, "is_brand_sale": False, "is_force_wlb": False,
+        "buyer_flag": 0, "credit_card_fee": "0.00", "mark_desc": "", "has_yfx": rng.random() < 0.3,
+        "yfx_fee": "0.50", "is_part_consign": False, "is_daixiao": False, "is_wt": False, "is_sh_ship": False,
+        "est_con_time": "付款后48小时内", "trade_source": "ownshop", "zero_purchase": False, "pcc_af": 0,
+        "order_tax_fee": "0", "paid_coupon_fee": "0.00", "shop_pick": "", "rx_audit_status": "0",
+        "post_gate_declare": False, "cross_bonded_declare": False, "trade_attr": "{\"payCurrency\":\"CNY\"}",
+        "top_hold": 0, "omni_attr": "{}", "omni_param": "{}", "forbid_consign": 0, "identity": "",
+        "team_buy_hold": 0, "share_group_hold": 0, "ofp_hold": 0, "delay_create_delivery": 0, "toptype": 0,
+        "service_type": "", "nr_offline": "", "sorted": 0, "nr_no_handle": "", "new_presell": False,
+        "you_xiang": False, "ua": "", "pay_channel": "0", "asdp_biz_type": "", "is_openmall": False,
+        "v_logistics_create": False, "q_r_pay": False, "real_name_auth_status": "0", "receipt_type": "ITEM",
+        "trade_ext": {"before_enable_flag": 0, "before_close_flag": 0, "before_pay_flag": 0, "before_ship_flag": 0,
+                      "before_confirm_flag": 0, "before_rate_flag": 0, "before_refund_flag": 0,
+                      "before_modify_flag": 0, "third_party_status": 0, "extra_data": "", "ext_attributes": ""},
+        "service_tags": {"logistics_tag": [{"order_id": str(oid), "logistic_service_tag_list": {
+            "logistic_service_tag": [{"service_tag": "consignDate=48;", "service_type": "TB_CONSIGN_DATE"}]}}
+            for oid in oids]},
+        "logistics_infos": {"logistics_info": [{
+            "trade_id": tid, "sub_trade_id": oid, "item_id": str(rng.randrange(10**11, 10**12)),
+            "need_consign_num": 1, "num_iid": rng.randrange(10**11, 10**12), "consign_type": "cn", "type": "00",
+            "send_country": "中国", "send_state": "浙江省", "send_city": "杭州市", "send_district": "余杭区",
+        } for oid in oids]},
+    }
+
+
 def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -126,6 +176,7 @@ class PushFactory:
     def document(self, trade: Trade, status: str, modified: datetime, lines: Sequence[dict] | None = None) -> dict:
         """The push of `trade` at `status`, as Jushita stores it in jdp_response."""
         lines = trade.lines if lines is None else lines
+        stamp = modified.strftime("%Y-%m-%d %H:%M:%S")
         paid = status not in ("WAIT_BUYER_PAY", "TRADE_CLOSED_BY_TAOBAO")
         shipped = status in ("WAIT_BUYER_CONFIRM_GOODS", "TRADE_FINISHED")
         post_fee = Decimal("0.00")
@@ -143,6 +194,7 @@ class PushFactory:
                 "discount_fee": _money(line["discount"]), "adjust_fee": "0.00",
                 "divide_order_fee": _money(payment), "part_mjz_discount": "0.00", "status": status,
                 "refund_status": line["refund_status"],
+                **_order_extras(self.rng, line["oid"], stamp),
                 **({"logistics_company": "顺丰速运", "invoice_no": f"SF{line['oid'] % 10**12}",
                     "consign_time": (modified - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")} if shipped else {}),
             })
@@ -157,6 +209,7 @@ class PushFactory:
             "received_payment": "0.00", "num": sum(line["num"] for line in lines),
             "buyer_message": trade.buyer_message, "seller_memo": "", "seller_flag": 0, "shipping_type": "express",
             "trade_from": "WAP,WAP", **trade.receiver,
+            **_trade_extras(self.rng, trade.tid, [line["oid"] for line in lines], stamp),
             "orders": {"order": orders},
         }
         if trade.step:

@@ -198,3 +198,16 @@ def test_a_row_without_jdp_modified_is_rejected_not_lost(dbs, factory):
     run_job(dbs.job())
     [(tid, error)] = dbs.query("SELECT tid, error FROM etl_reject")
     assert tid == trade.tid and "jdp_modified is NULL" in error
+
+
+def test_a_catch_up_run_skips_rows_already_written_before_parsing_them(dbs, factory):
+    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0) for _ in range(5)]
+    dbs.push(rows)
+    run_job(dbs.job())
+    # Same stamp, so the same push as far as the job can know: a run does not even parse it again.
+    dbs.push([{**rows[0], "jdp_response": "{garbage"}])
+    again = run_job(dbs.job())
+    assert (again.counts.rows_read, again.counts.trades_written, again.counts.rejects) == (5, 0, 0)
+    # A retranslate re-reads everything it is asked to: that is what it is for.
+    redo = retranslate_job(dbs.job(), T0, T0 + timedelta(seconds=1))
+    assert (redo.counts.trades_written, redo.counts.rejects) == (4, 1)

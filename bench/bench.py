@@ -1,0 +1,157 @@
+"""Benchmark: `etl run` against the naive pandas job on the same pushes, on MySQL/MariaDB.
+
+    python bench/bench.py --url mysql+pymysql://root@127.0.0.1:3306/ --pushes 200000
+
+Builds a source database with N seeded, realistic pushes (etl.synth: 19-digit ids, bursty
+seconds, emoji, ciphertexts, 1-5 lines, 0-3 promotions, ~6 KB each), then measures, each
+in a child process of its own (so peak RSS is that process's alone, read with wait4):
+
+  run          `etl run` over the fresh window into empty OMS tables
+  catch-up     `etl run` again with a lookback over the whole window: nothing changed
+  retranslate  `etl retranslate` of the whole window over the existing rows
+  pandas       read_sql + json.loads + to_sql: the job users write first (bench/baseline.py)
+
+and prints trades/s, MB/s of JSON and peak RSS, and the ratio to the baseline. Compare
+ratios within one run: the machines here are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+import sqlalchemy as sa
+
+from etl.schema import apply_sql, sql_file
+from etl.synth import synth_rows
+
+HERE = Path(__file__).resolve().parent
+_COLUMNS = ("tid", "status", "type", "seller_nick", "buyer_nick", "created", "modified", "jdp_hashcode",
+            "jdp_response", "jdp_created", "jdp_modified")
+
+
+@dataclass(frozen=True)
+class Measure:
+    phase: str
+    trades: int
+    seconds: float
+    peak_rss_mb: float
+    json_mb: float
+
+    def line(self, baseline: Measure | None) -> str:
+        rate = self.trades / self.seconds if self.seconds else 0.0
+        ratio = ""
+        if baseline is not None and baseline.seconds:
+            ratio = f"{rate / (baseline.trades / baseline.seconds):.1f}x"
+        return (f"| {self.phase} | {self.trades:,} | {self.seconds:.1f} | {rate:,.0f} | "
+                f"{self.json_mb / self.seconds:.1f} | {self.peak_rss_mb:.0f} | {ratio} |")
+
+
+def _database(server: sa.URL, name: str) -> str:
+    admin = sa.create_engine(server.set(database=None), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        connection.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def build_source(url: str, pushes: int, seed: int) -> float:
+    """Fill jdp_tb_trade with `pushes` rows; returns the MB of JSON written."""
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        apply_sql(connection, sql_file("source", "mysql.sql"))
+    engine.dispose()
+    parsed = sa.make_url(url)
+    connection = pymysql.connect(host=parsed.host, port=parsed.port or 3306, user=parsed.username,
+                                 password=parsed.password or "", database=parsed.database, charset="utf8mb4")
+    statement = f"INSERT INTO jdp_tb_trade ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+    total, chunk = 0, []
+    with connection.cursor() as cursor:
+        for row in synth_rows(pushes, seed=seed):
+            chunk.append(tuple(row[name] for name in _COLUMNS))
+            total += len(row["jdp_response"].encode())
+            if len(chunk) == 2000:
+                cursor.executemany(statement, chunk)
+                connection.commit()
+                chunk = []
+        if chunk:
+            cursor.executemany(statement, chunk)
+            connection.commit()
+    connection.close()
+    return total / 2**20
+
+
+def timed(phase: str, command: list[str], trades: int, json_mb: float) -> Measure:
+    """Run `command` as a child; wall time and the child's own peak RSS; rows as the job reports them."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    out, err = process.stdout.read().decode(), process.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{phase} failed:\n{out}{err}")
+    print(f"  {phase}: {out.strip() or err.strip()}", file=sys.stderr)
+    reported = re.search(r"read (\d+)", out)
+    return Measure(phase, int(reported.group(1)) if reported else trades, seconds, usage.ru_maxrss / 1024, json_mb)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=os.environ.get("ETL_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/"),
+                        help="a MySQL/MariaDB server URL; databases etl_bench_* are (re)created there")
+    parser.add_argument("--pushes", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--skip-baseline", action="store_true")
+    arguments = parser.parse_args()
+
+    server = sa.make_url(arguments.url)
+    source = _database(server, "etl_bench_src")
+    target = _database(server, "etl_bench_oms")
+    print(f"building {arguments.pushes:,} pushes ...", file=sys.stderr)
+    json_mb = build_source(source, arguments.pushes, arguments.seed)
+    print(f"  {json_mb:,.0f} MB of JSON, {json_mb * 1024 / arguments.pushes:.1f} KB per push", file=sys.stderr)
+
+    with tempfile.TemporaryDirectory() as folder:
+        configs = []
+        for name, lookback in (("jobs.yaml", 300), ("catch-up.yaml", 30 * 86_400)):
+            configs.append(Path(folder) / name)
+            configs[-1].write_text(f"jobs:\n  bench:\n    source: {source}\n    target: {target}\n"
+                                   f"    batch_size: {arguments.batch_size}\n    lookback_seconds: {lookback}\n",
+                                   encoding="utf-8")
+        etl = [sys.executable, "-m", "etl", "--config", str(configs[0])]
+        subprocess.run([*etl, "init"], check=True, stdout=subprocess.DEVNULL)
+        n = arguments.pushes
+        results = [
+            timed("etl run (fresh window)", [*etl, "run"], n, json_mb),
+            timed("etl run (catch-up: all re-read, nothing changed)",
+                  [sys.executable, "-m", "etl", "--config", str(configs[1]), "run"], n, json_mb),
+            timed("etl retranslate (over existing rows)",
+                  [*etl, "retranslate", "bench", "--since", "2000-01-01", "--until", "2100-01-01"], n, json_mb),
+        ]
+    baseline = None
+    if not arguments.skip_baseline:
+        pandas_target = _database(server, "etl_bench_pandas")
+        baseline = timed("pandas read_sql + json.loads + to_sql",
+                         [sys.executable, str(HERE / "baseline.py"), source, pandas_target], n, json_mb)
+        results.append(baseline)
+
+    print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
+          f"{os.cpu_count()} cores, server {server.host}")
+    print("| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | vs pandas |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for measure in results:
+        print(measure.line(baseline))
+
+
+if __name__ == "__main__":
+    main()
