@@ -145,8 +145,12 @@ def main() -> None:
                          [sys.executable, str(HERE / "baseline.py"), source, pandas_target], n, json_mb)
         results.append(baseline)
 
+    admin = sa.create_engine(server.set(database=None))
+    with admin.connect() as connection:
+        version, pool = connection.exec_driver_sql("SELECT VERSION(), @@innodb_buffer_pool_size").one()
+    admin.dispose()
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
-          f"{os.cpu_count()} cores, server {server.host}")
+          f"{os.cpu_count()} cores, server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
     print("| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | vs pandas |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for measure in results:

@@ -1,7 +1,8 @@
 """The `etl` command: parse arguments, call one library function, print, map errors to exit codes.
 
 Exit codes: 0 ok; 2 usage or configuration (a target without tables included);
-69 a database unavailable; 75 the job is busy; 130 interrupted; 1 anything else.
+65 reject budget exceeded; 69 a database unavailable; 75 the job is busy;
+130 / 143 interrupted by SIGINT / SIGTERM; 1 anything else.
 No traceback and no password ever reaches the terminal.
 """
 

@@ -131,9 +131,8 @@ class _Run:
                 if not is_transient(error):
                     raise describe_failure(error, role, url) from None
                 if attempt == self.job.retries:
-                    detail = describe_failure(error, role, url)
-                    detail.args = (f"{detail} (while {what}; gave up after {attempt + 1} attempts)",)
-                    raise detail from None
+                    failure = describe_failure(error, role, url)
+                    raise type(failure)(f"{failure} (while {what}; gave up after {attempt + 1} attempts)") from None
                 wait = min(self.job.retry_wait_seconds * 2**attempt, _MAX_BACKOFF_SECONDS)
                 wait *= random.uniform(0.5, 1.0)  # jitter: two jobs that deadlocked must not collide again
                 log.warning(
@@ -230,8 +229,11 @@ class _Run:
         self.counts.rows_read += len(batch)
         if self.mode == "run":
             # Re-read rows already written (the lookback) are skipped before parsing.
-            with self.target_engine.connect() as connection:
-                done = self._target("checking what is written", lambda: self.sink.already_written(connection, batch))
+            def written() -> set[int]:
+                with self.target_engine.connect() as connection:
+                    return self.sink.already_written(connection, batch)
+
+            done = self._target("checking what is written", written)
             todo = [push for push in batch if push.key not in done]
         else:
             todo = list(batch)  # a retranslate rewrites what it reads: that is what it is for
