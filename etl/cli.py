@@ -110,6 +110,9 @@ def main(context: click.Context, config_path: str, verbose: int, quiet: bool) ->
     signal.signal(signal.SIGTERM, _terminate)
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="etl: %(levelname)s %(message)s", stream=sys.stderr)
+    # SQLAlchemy's pool logs, with a traceback, every dead connection it fails to reset; the job
+    # already reports (and retries) those faults in one line, so its logs show only with -vv.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING if verbose >= 2 else logging.CRITICAL)
     context.ensure_object(dict)
     context.obj.update(config=config_path, quiet=quiet)
 

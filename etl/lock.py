@@ -49,7 +49,10 @@ class _NamedLock:
         self.name = ""
 
     def acquire(self) -> None:
-        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        # A plain connection: GET_LOCK works inside a transaction, and under the target's READ
+        # COMMITTED an idle one holds no snapshot. (Setting AUTOCOMMIT here would run a session
+        # statement whose driver error SQLAlchemy does not wrap, on a connection that just died.)
+        connection = self.engine.connect()
         self.name = lock_name(connection.exec_driver_sql("SELECT DATABASE()").scalar() or "", self.job)
         if connection.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": self.name}).scalar() != 1:
             connection.close()
