@@ -23,7 +23,8 @@ import orjson
 from etl.config import Config, load_config
 from etl.database import database_errors, masked, target_engine
 from etl.demo import run_demo
-from etl.errors import EtlError, Interrupted, Terminated
+from etl.errors import EtlError, Interrupted
+from etl.stopping import request_stop
 from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
 from etl.schema import init_target
 from etl.status import JobStatus, job_status, open_rejects
@@ -67,7 +68,7 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _terminate(_signal: int, _frame: Any) -> None:
-    raise Terminated()
+    request_stop(143)
 
 
 def _config(context: click.Context) -> Config:

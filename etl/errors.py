@@ -52,6 +52,8 @@ class Interrupted(EtlError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised wherever the process is, so it unwinds exactly as Ctrl-C does."""
+    """SIGTERM, raised at a safe point of the job, so it unwinds exactly as Ctrl-C does."""
 
-    exit_code = 143
+    def __init__(self, exit_code: int = 143) -> None:
+        super().__init__()
+        self.exit_code = exit_code

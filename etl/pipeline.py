@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +35,7 @@ from etl.database import (
     source_engine,
     target_engine,
 )
+from etl import stopping
 from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded
 from etl.lock import JobLock, job_lock
 from etl.runs import RunCounts, finish_run, start_run, utcnow
@@ -68,18 +68,6 @@ class RunResult:
     watermark: Position | None
 
 
-@dataclass(frozen=True)
-class Progress:
-    """Handed to an observer after every committed batch."""
-
-    job: str
-    counts: RunCounts
-    position: Position
-
-
-Observer = Callable[[Progress], None]
-
-
 def translate_push(kind: Kind, push: Push) -> Outcome:
     """Parse and translate one push; anything that cannot be translated becomes a reject with its reason."""
     if push.modified is None:
@@ -108,11 +96,10 @@ def translate_push(kind: Kind, push: Push) -> Outcome:
 class _Run:
     """One run of one job: engines, tables, lock, counters and the watermark in hand."""
 
-    def __init__(self, job: JobConfig, mode: str, observer: Observer | None) -> None:
+    def __init__(self, job: JobConfig, mode: str) -> None:
         self.job = job
         self.mode = mode
         self.kind = KINDS[job.kind]
-        self.observer = observer
         self.counts = RunCounts()
         self.watermark: Position | None = None
         self.source_engine: Engine = source_engine(job.source_url)
@@ -139,7 +126,7 @@ class _Run:
                     "job %s: %s database %s failed while %s (%s); retry %d of %d in %.1fs",
                     self.job.name, role, masked(url), what, error.orig, attempt + 1, self.job.retries, wait,
                 )
-                time.sleep(wait)
+                stopping.sleep(wait)
         raise AssertionError("unreachable")
 
     def _source(self, what: str, operation: Callable[[], T]) -> T:
@@ -216,6 +203,7 @@ class _Run:
             return
         after = window.start
         while True:
+            stopping.check_stop()
             batch = self._source(
                 "reading a batch",
                 lambda: self.source.read_batch(window, after, self.job.batch_size, self.job.batch_bytes),
@@ -245,8 +233,6 @@ class _Run:
                     log.info("job %s, %s %s: %s", self.job.name, self.kind.key_column, outcome.push.key, warning)
         self._check_budget(sum(isinstance(outcome, Rejected) for outcome in outcomes))
         self._write(outcomes, batch[-1].position if watermark else None)
-        if self.observer is not None and batch[-1].modified is not None:
-            self.observer(Progress(self.job.name, self.counts, batch[-1].position))
 
     def _check_budget(self, new_rejects: int) -> None:
         """Stop before committing a batch that takes the run past its reject budget."""
@@ -314,13 +300,14 @@ class _Run:
 
         keys = self._target("reading open rejects", open_keys)
         for chunk in chunks(keys, self.job.batch_size):
+            stopping.check_stop()
             batch = self._source("reading rejected pushes", lambda: self.source.read_keys(chunk))
             self.counts.missing += len(chunk) - len(batch)
             if batch:
                 self._process(batch, watermark=False)
 
 
-def run_job(job: JobConfig, observer: Observer | None = None) -> RunResult:
+def run_job(job: JobConfig) -> RunResult:
     """Incremental run: from `lookback_seconds` before the watermark up to the newest push at start."""
 
     def plan(watermark: Position | None, source: SourceTable) -> Window | None:
@@ -329,20 +316,20 @@ def run_job(job: JobConfig, observer: Observer | None = None) -> RunResult:
             return None
         return Window(resume_point(watermark, job.lookback_seconds, job.start_from), newest, end_inclusive=True)
 
-    return _Run(job, "run", observer).execute(plan)
+    return _Run(job, "run").execute(plan)
 
 
-def retranslate_job(job: JobConfig, since: datetime, until: datetime, observer: Observer | None = None) -> RunResult:
+def retranslate_job(job: JobConfig, since: datetime, until: datetime) -> RunResult:
     """Re-translate rows with jdp_modified in [since, until); the watermark stays where it is."""
     if not since < until:
         raise ConfigError(f"--since ({since}) must be before --until ({until})")
-    return _Run(job, "retranslate", observer).execute(lambda _watermark, _source: Window(Position(since), until, False))
+    return _Run(job, "retranslate").execute(lambda _watermark, _source: Window(Position(since), until, False))
 
 
-def retry_rejects(job: JobConfig, observer: Observer | None = None) -> RunResult:
+def retry_rejects(job: JobConfig) -> RunResult:
     """Translate the open rejects' pushes as the source holds them now; the watermark stays where it is."""
-    run = _Run(job, "retry", observer)
+    run = _Run(job, "retry")
     return run.execute(lambda _watermark, _source: None, body=run.retry_rejects)
 
 
-__all__ = ["Progress", "RunResult", "retranslate_job", "retry_rejects", "run_job", "translate_push"]
+__all__ = ["RunResult", "retranslate_job", "retry_rejects", "run_job", "translate_push"]
