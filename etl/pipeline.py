@@ -37,7 +37,7 @@ from etl.database import (
 )
 from etl import stopping
 from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded
-from etl.lock import JobLock, job_lock
+from etl.lock import job_lock
 from etl.runs import RunCounts, finish_run, start_run, utcnow
 from etl.sink import REJECT, RUN, WATERMARK, Outcome, Rejected, Sink, Translated
 from etl.source import Push, SourceTable, Window

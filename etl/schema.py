@@ -27,15 +27,18 @@ _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS etl_schema (
 )"""
 
 
+def split_statements(text: str) -> list[str]:
+    """The statements of a DDL file, without the ones that are only comments."""
+    parts = (part.strip() for part in _STATEMENT_END.split(text))
+    return [part for part in parts if part and not all(line.lstrip().startswith("--") for line in part.splitlines())]
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
     text: str
 
-    def statements(self) -> list[str]:
-        parts = (part.strip() for part in _STATEMENT_END.split(self.text))
-        return [part for part in parts if part and not all(line.lstrip().startswith("--") for line in part.splitlines())]
 
 
 def sql_file(*parts: str) -> str:
@@ -54,7 +57,7 @@ def migrations(dialect: str) -> list[Migration]:
 
 
 def apply_sql(connection: sa.Connection, text: str) -> None:
-    for statement in Migration(0, "", text).statements():
+    for statement in split_statements(text):
         connection.exec_driver_sql(statement)
 
 

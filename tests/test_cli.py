@@ -8,7 +8,6 @@ import random
 import signal
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
