@@ -68,6 +68,7 @@ class JobConfig(BaseModel):
     retry_wait_seconds: float = Field(1.0, ge=0, le=300)
     max_rejects: int | None = Field(None, ge=0)
     max_reject_share: float | None = Field(None, gt=0, le=1)
+    load_data: bool = True
 
     @field_validator("source", "target")
     @classmethod

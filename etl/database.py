@@ -9,6 +9,7 @@ its URL with the password masked.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,8 +81,13 @@ def source_engine(url: URL) -> Engine:
     )
 
 
-def target_engine(url: URL, *, create: bool = False) -> Engine:
-    """An engine that writes OMS tables; `create` allows a new SQLite file (for `etl init`)."""
+def target_engine(url: URL, *, create: bool = False, load_data: bool = False) -> Engine:
+    """An engine that writes OMS tables; `create` allows a new SQLite file (for `etl init`).
+
+    `load_data` lets the MySQL driver answer LOAD DATA LOCAL INFILE (see `load_rows`). A
+    server may ask such a client for any file it can read, so only the target, the user's own
+    OMS database, ever gets this, and only when the job's `load_data` is on.
+    """
     path = sqlite_path(url)
     if is_sqlite(url):
         if path is not None and not path.exists():
@@ -97,14 +103,20 @@ def target_engine(url: URL, *, create: bool = False) -> Engine:
         isolation_level="READ COMMITTED",
         pool_pre_ping=True,
         pool_recycle=3600,
-        connect_args={"init_command": _STRICT_MODE},
+        connect_args={"init_command": _STRICT_MODE, **({"local_infile": True} if load_data else {})},
     )
+
+
+def error_code(error: DBAPIError) -> Any:
+    """The driver's error number (MySQL), or None."""
+    original = error.orig
+    return original.args[0] if original is not None and original.args else None
 
 
 def describe_failure(error: DBAPIError, role: str, url: URL) -> EtlError:
     """Turn a driver error into the one line a user reads (never the SQL or its parameters)."""
     original = error.orig
-    code = original.args[0] if original is not None and original.args else None
+    code = error_code(error)
     detail = str(original) if original is not None else str(error)
     if isinstance(error, OperationalError) and (
         code in _UNREACHABLE or is_sqlite(url) and "unable to open" in detail
@@ -126,12 +138,10 @@ def is_transient(error: DBAPIError) -> bool:
     """Would the same statement likely succeed on a fresh connection a moment later?"""
     if error.connection_invalidated or isinstance(error, sa.exc.InterfaceError):
         return True
-    original = error.orig
-    code = original.args[0] if original is not None and original.args else None
-    if code in _TRANSIENT:
+    if error_code(error) in _TRANSIENT:
         return True
     # SQLite: another process holds the write lock longer than busy_timeout.
-    return isinstance(error, OperationalError) and "database is locked" in str(original)
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
 
 
 def reflect(engine: Engine, names: Iterable[str], *, role: str = "target") -> dict[str, sa.Table]:
@@ -208,6 +218,66 @@ def upsert(
     if rows:
         _UPSERTS[connection.dialect.name](connection, table, rows, list(key or table.primary_key.columns.keys()),
                                           where, keep)
+
+
+class LoadRefused(Exception):
+    """LOAD DATA reported warnings: a value it would have truncated, a duplicate it skipped.
+
+    With LOCAL the server cannot stop the client mid-file, so it turns what strict mode
+    would refuse into warnings and goes on; the caller rolls the batch back and writes it
+    with plain statements, which refuse the value properly.
+    """
+
+
+# LOAD DATA's default format (FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'):
+# a backslash, tab, newline, carriage return or NUL in a value is escaped, NULL is \N.
+_LOAD_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+_LOAD_NULL = "\\N"
+# The server does not allow LOAD DATA LOCAL (local_infile is off on it, or on the client).
+LOAD_DISABLED = {1148, 3948}
+
+
+def load_data_allowed(connection: sa.Connection) -> bool:
+    """Does this MySQL/MariaDB server accept LOAD DATA LOCAL INFILE? (Never assumed: MySQL 8 says no by default.)"""
+    if connection.dialect.name not in ("mysql", "mariadb"):
+        return False
+    return bool(connection.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar())
+
+
+def _load_line(row: Mapping[str, Any], columns: Sequence[str]) -> str:
+    # str() writes int, Decimal and datetime the way MySQL reads them ("2026-11-11 00:00:00").
+    values = (row[name] for name in columns)
+    return "\t".join([
+        _LOAD_NULL if value is None else value.translate(_LOAD_ESCAPES) if type(value) is str else str(value)
+        for value in values
+    ])
+
+
+def load_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *,
+              replace: bool) -> None:
+    """Write `rows` with LOAD DATA LOCAL INFILE: about twice the rows per second of multi-row
+    INSERT on the server, and a tenth of the client's time (no per-value escaping in Python).
+
+    `replace` replaces rows whose key exists (REPLACE: delete and insert, fine for child rows
+    the job owns whole); without it a duplicate is a warning, so `LoadRefused`. The file is
+    private to this process (0600) and gone when the statement returns.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    quote = connection.dialect.identifier_preparer.quote
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="\n", prefix="etl-", suffix=".tsv") as file:
+        file.write("\n".join([_load_line(row, columns) for row in rows]))
+        file.write("\n")
+        file.flush()
+        connection.exec_driver_sql(
+            f"LOAD DATA LOCAL INFILE %s {'REPLACE ' if replace else ''}INTO TABLE {quote(table.name)} "
+            f"CHARACTER SET utf8mb4 ({', '.join(map(quote, columns))})",
+            (file.name,),
+        )
+    warnings = connection.exec_driver_sql("SELECT @@warning_count").scalar()
+    if warnings:
+        raise LoadRefused(f"LOAD DATA into {table.name} gave {warnings} warning(s)")
 
 
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:

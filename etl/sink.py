@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from etl.database import chunks, upsert
+from etl.database import chunks, load_rows, upsert
 from etl.source import MODIFIED, Push
 from etl.translate import Kind, Row, Rows
 
@@ -87,12 +87,16 @@ class Sink:
         return {**item.rows.tables[self.kind.parent][0], MODIFIED: item.push.modified}
 
     def write(
-        self, connection: sa.Connection, outcomes: Sequence[Outcome], *, replace_equal: bool, now: datetime
+        self, connection: sa.Connection, outcomes: Sequence[Outcome], *, replace_equal: bool, now: datetime,
+        load_data: bool = False,
     ) -> int:
         """Write one batch; returns how many parents it changed.
 
         `replace_equal` rewrites a push whose version equals the target's (retranslate,
-        after a translator fix); a plain run skips it as the same version.
+        after a translator fix); a plain run skips it as the same version. `load_data` writes
+        new parents and all children with LOAD DATA LOCAL (MySQL; it raises `LoadRefused`
+        where plain statements would have refused a value, and the caller writes the batch again
+        without it).
         """
         translated = [item for item in outcomes if isinstance(item, Translated)]
         rejected = [item for item in outcomes if isinstance(item, Rejected)]
@@ -105,21 +109,35 @@ class Sink:
             if current is None or incoming > current or (replace_equal and incoming == current):
                 winners.append((item, row))
         if winners:
-            self._replace(connection, winners)
+            self._replace(connection, winners, held, load_data)
         self._resolve_rejects(connection, [item.rows.key for item in translated], now)
         self._record_rejects(connection, rejected, now)
         return len(winners)
 
-    def _replace(self, connection: sa.Connection, winners: list[tuple[Translated, Row]]) -> None:
+    def _replace(
+        self, connection: sa.Connection, winners: list[tuple[Translated, Row]], held: dict[int, tuple],
+        load_data: bool,
+    ) -> None:
         keys = [item.rows.key for item, _ in winners]
-        upsert(connection, self.parent, [row for _, row in winners])
+        parents = [row for _, row in winners]
+        if load_data:
+            # A parent that exists is updated in place (ON DUPLICATE KEY UPDATE), never deleted and
+            # inserted again as REPLACE would: the OMS may hang rows of its own on it.
+            load_rows(connection, self.parent, [row for row in parents if row[self.kind.key_column] not in held],
+                      replace=False)
+            upsert(connection, self.parent, [row for row in parents if row[self.kind.key_column] in held])
+        else:
+            upsert(connection, self.parent, parents)
         for name in self.kind.children:
             child = self.tables[name]
             for chunk in chunks(keys):
                 connection.execute(sa.delete(child).where(child.c[self.kind.key_column].in_(chunk)))
             rows = [row for item, _ in winners for row in item.rows.tables[name]]
-            # An upsert, not an insert: a line id that moved between trades must not fail the batch.
-            upsert(connection, child, rows)
+            # Replacing, not inserting: a line id that moved between trades must not fail the batch.
+            if load_data:
+                load_rows(connection, child, rows, replace=True)
+            else:
+                upsert(connection, child, rows)
 
     def _resolve_rejects(self, connection: sa.Connection, keys: list[int], now: datetime) -> None:
         reject = self.tables[REJECT]

@@ -24,14 +24,21 @@ class FieldError(ValueError):
     """A field of the document cannot become a column value."""
 
 
-def _where(path: str, value: object) -> str:
+# Where a value sits in the document: "trade.payment", or (prefix, name) joined only when
+# an error is raised, so the hot path builds no string per field.
+Path = str | tuple[str, str]
+
+
+def _where(path: Path, value: object) -> str:
+    if isinstance(path, tuple):
+        path = ".".join(path)
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return f"{path} = {shown}"
 
 
-def parse_id(value: object, path: str) -> int | None:
+def parse_id(value: object, path: Path) -> int | None:
     """An id as an exact integer: from an int or a string of digits; never a float."""
     if value is None or value == "":
         return None
@@ -56,7 +63,7 @@ def parse_id(value: object, path: str) -> int | None:
     return number
 
 
-def parse_money(value: object, path: str) -> Decimal | None:
+def parse_money(value: object, path: Path) -> Decimal | None:
     """Yuan as an exact Decimal; a JSON number is read through its shortest repr."""
     if value is None or value == "":
         return None
@@ -79,7 +86,7 @@ def parse_money(value: object, path: str) -> Decimal | None:
     return amount
 
 
-def parse_int(value: object, path: str) -> int | None:
+def parse_int(value: object, path: Path) -> int | None:
     """A count or flag: an int, or a string of an int (`"num":"2"`)."""
     if value is None or value == "":
         return None
@@ -98,7 +105,7 @@ def parse_int(value: object, path: str) -> int | None:
     return number
 
 
-def parse_datetime(value: object, path: str) -> datetime | None:
+def parse_datetime(value: object, path: Path) -> datetime | None:
     """A naive Asia/Shanghai datetime as pushed; empty and zero dates are NULL."""
     if value is None or value == "":
         return None
@@ -116,7 +123,7 @@ def parse_datetime(value: object, path: str) -> datetime | None:
     return parsed
 
 
-def parse_text(value: object, path: str) -> str | None:
+def parse_text(value: object, path: Path) -> str | None:
     """A string column: numbers are accepted as their text, containers are not."""
     if value is None:
         return None

@@ -55,9 +55,18 @@ def _code(value: str | None) -> str | None:
     return value.split("(", 1)[0].strip()
 
 
+def _lookup(table: Mapping[str, str], value: str | None) -> str | None:
+    if value is None:
+        return None
+    found = table.get(value)
+    if found is None and "(" in value:
+        found = table.get(_code(value) or "")
+    return found
+
+
 def map_trade_status(status: str | None, step_trade_status: str | None) -> str:
     """oms_status of a trade (or of a line without a refund in progress)."""
-    mapped = TRADE_STATUS.get(_code(status) or "", UNKNOWN)
+    mapped = _lookup(TRADE_STATUS, status) or UNKNOWN
     if mapped == "UNPAID" and _code(step_trade_status) == DEPOSIT_PAID_STEP:
         return "DEPOSIT_PAID"
     return mapped
@@ -65,7 +74,7 @@ def map_trade_status(status: str | None, step_trade_status: str | None) -> str:
 
 def map_line_status(status: str | None, refund_status: str | None, step_trade_status: str | None) -> str:
     """oms_status of a line: a refund in progress or done overrides the line's own status."""
-    refund = REFUND_STATUS.get(_code(refund_status) or "")
+    refund = _lookup(REFUND_STATUS, refund_status)
     if refund is not None:
         return refund
     return map_trade_status(status, step_trade_status)
@@ -105,7 +114,10 @@ def _trade_of(document: Any) -> Mapping[str, Any]:
 
 
 def _text(source: Mapping[str, Any], name: str, prefix: str) -> str | None:
-    return parse_text(source.get(name), f"{prefix}.{name}")
+    value = source.get(name)
+    if value is None or type(value) is str:
+        return value  # the common case, without a call
+    return parse_text(value, (prefix, name))
 
 
 def _id_of(source: Mapping[str, Any], name: str, prefix: str) -> int | None:
@@ -134,19 +146,19 @@ def _trade_row(trade: Mapping[str, Any], tid: int) -> dict[str, Any]:
         "oms_status": map_trade_status(status, step_trade_status),
         "type": _text(trade, "type", p),
         "step_trade_status": step_trade_status,
-        "step_paid_fee": parse_money(trade.get("step_paid_fee"), f"{p}.step_paid_fee"),
-        "created": parse_datetime(trade.get("created"), f"{p}.created"),
-        "modified": parse_datetime(trade.get("modified"), f"{p}.modified"),
-        "pay_time": parse_datetime(trade.get("pay_time"), f"{p}.pay_time"),
-        "consign_time": parse_datetime(trade.get("consign_time"), f"{p}.consign_time"),
-        "end_time": parse_datetime(trade.get("end_time"), f"{p}.end_time"),
-        "payment": parse_money(trade.get("payment"), f"{p}.payment"),
-        "total_fee": parse_money(trade.get("total_fee"), f"{p}.total_fee"),
-        "post_fee": parse_money(trade.get("post_fee"), f"{p}.post_fee"),
-        "discount_fee": parse_money(trade.get("discount_fee"), f"{p}.discount_fee"),
-        "adjust_fee": parse_money(trade.get("adjust_fee"), f"{p}.adjust_fee"),
-        "received_payment": parse_money(trade.get("received_payment"), f"{p}.received_payment"),
-        "num": parse_int(trade.get("num"), f"{p}.num"),
+        "step_paid_fee": parse_money(trade.get("step_paid_fee"), (p, "step_paid_fee")),
+        "created": parse_datetime(trade.get("created"), (p, "created")),
+        "modified": parse_datetime(trade.get("modified"), (p, "modified")),
+        "pay_time": parse_datetime(trade.get("pay_time"), (p, "pay_time")),
+        "consign_time": parse_datetime(trade.get("consign_time"), (p, "consign_time")),
+        "end_time": parse_datetime(trade.get("end_time"), (p, "end_time")),
+        "payment": parse_money(trade.get("payment"), (p, "payment")),
+        "total_fee": parse_money(trade.get("total_fee"), (p, "total_fee")),
+        "post_fee": parse_money(trade.get("post_fee"), (p, "post_fee")),
+        "discount_fee": parse_money(trade.get("discount_fee"), (p, "discount_fee")),
+        "adjust_fee": parse_money(trade.get("adjust_fee"), (p, "adjust_fee")),
+        "received_payment": parse_money(trade.get("received_payment"), (p, "received_payment")),
+        "num": parse_int(trade.get("num"), (p, "num")),
         "receiver_name": _text(trade, "receiver_name", p),
         "receiver_mobile": _text(trade, "receiver_mobile", p),
         "receiver_phone": _text(trade, "receiver_phone", p),
@@ -161,7 +173,7 @@ def _trade_row(trade: Mapping[str, Any], tid: int) -> dict[str, Any]:
         "buyer_message": _text(trade, "buyer_message", p),
         "buyer_memo": _text(trade, "buyer_memo", p),
         "seller_memo": _text(trade, "seller_memo", p),
-        "seller_flag": parse_int(trade.get("seller_flag"), f"{p}.seller_flag"),
+        "seller_flag": parse_int(trade.get("seller_flag"), (p, "seller_flag")),
         "shipping_type": _text(trade, "shipping_type", p),
         "trade_from": _text(trade, "trade_from", p),
     }
@@ -178,28 +190,28 @@ def _order_row(order: Mapping[str, Any], tid: int, seq: int, step_trade_status: 
         "oid": oid,
         "tid": tid,
         "seq": seq,
-        "num_iid": parse_id(order.get("num_iid"), f"{p}.num_iid"),
-        "sku_id": parse_id(order.get("sku_id"), f"{p}.sku_id"),
+        "num_iid": parse_id(order.get("num_iid"), (p, "num_iid")),
+        "sku_id": parse_id(order.get("sku_id"), (p, "sku_id")),
         "outer_iid": _text(order, "outer_iid", p),
         "outer_sku_id": _text(order, "outer_sku_id", p),
         "title": _text(order, "title", p),
         "sku_properties_name": _text(order, "sku_properties_name", p),
-        "price": parse_money(order.get("price"), f"{p}.price"),
-        "num": parse_int(order.get("num"), f"{p}.num"),
-        "total_fee": parse_money(order.get("total_fee"), f"{p}.total_fee"),
-        "payment": parse_money(order.get("payment"), f"{p}.payment"),
-        "discount_fee": parse_money(order.get("discount_fee"), f"{p}.discount_fee"),
-        "adjust_fee": parse_money(order.get("adjust_fee"), f"{p}.adjust_fee"),
-        "divide_order_fee": parse_money(order.get("divide_order_fee"), f"{p}.divide_order_fee"),
-        "part_mjz_discount": parse_money(order.get("part_mjz_discount"), f"{p}.part_mjz_discount"),
+        "price": parse_money(order.get("price"), (p, "price")),
+        "num": parse_int(order.get("num"), (p, "num")),
+        "total_fee": parse_money(order.get("total_fee"), (p, "total_fee")),
+        "payment": parse_money(order.get("payment"), (p, "payment")),
+        "discount_fee": parse_money(order.get("discount_fee"), (p, "discount_fee")),
+        "adjust_fee": parse_money(order.get("adjust_fee"), (p, "adjust_fee")),
+        "divide_order_fee": parse_money(order.get("divide_order_fee"), (p, "divide_order_fee")),
+        "part_mjz_discount": parse_money(order.get("part_mjz_discount"), (p, "part_mjz_discount")),
         "status": status,
         "oms_status": map_line_status(status, refund_status, step_trade_status),
         "refund_status": refund_status,
-        "refund_id": parse_id(order.get("refund_id"), f"{p}.refund_id"),
+        "refund_id": parse_id(order.get("refund_id"), (p, "refund_id")),
         "logistics_company": _text(order, "logistics_company", p),
         "invoice_no": _text(order, "invoice_no", p),
-        "consign_time": parse_datetime(order.get("consign_time"), f"{p}.consign_time"),
-        "end_time": parse_datetime(order.get("end_time"), f"{p}.end_time"),
+        "consign_time": parse_datetime(order.get("consign_time"), (p, "consign_time")),
+        "end_time": parse_datetime(order.get("end_time"), (p, "end_time")),
     }
 
 
@@ -208,14 +220,14 @@ def _promotion_row(detail: Mapping[str, Any], tid: int, seq: int) -> dict[str, A
     return {
         "tid": tid,
         "seq": seq,
-        "id": parse_id(detail.get("id"), f"{p}.id"),
+        "id": parse_id(detail.get("id"), (p, "id")),
         "promotion_id": _text(detail, "promotion_id", p),
         "promotion_name": _text(detail, "promotion_name", p),
         "promotion_desc": _text(detail, "promotion_desc", p),
-        "discount_fee": parse_money(detail.get("discount_fee"), f"{p}.discount_fee"),
-        "gift_item_id": parse_id(detail.get("gift_item_id"), f"{p}.gift_item_id"),
+        "discount_fee": parse_money(detail.get("discount_fee"), (p, "discount_fee")),
+        "gift_item_id": parse_id(detail.get("gift_item_id"), (p, "gift_item_id")),
         "gift_item_name": _text(detail, "gift_item_name", p),
-        "gift_item_num": parse_int(detail.get("gift_item_num"), f"{p}.gift_item_num"),
+        "gift_item_num": parse_int(detail.get("gift_item_num"), (p, "gift_item_num")),
     }
 
 

@@ -1,0 +1,84 @@
+"""The fast write path (LOAD DATA LOCAL into MySQL/MariaDB) gives the tables the plain path gives."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from etl.pipeline import retranslate_job, run_job
+from etl.synth import PushFactory
+from tests.support import OMS_TABLES
+
+T0 = datetime(2026, 11, 11, 10, 0, 0)
+# Every character LOAD DATA's format gives a meaning to, and the words it might read as NULL.
+AWKWARD = ["tab\there", "line\nbreak", "cr\rlf\r\n", "back\\slash\\", "\\N", "NULL", "nul\x00byte", "", "😀 表情",
+           "quote\"'`", "\\t not a tab"]
+
+
+def _pushes(factory: PushFactory) -> tuple[list[dict], list[dict]]:
+    """A first window of varied trades, then a second with newer versions, a moved line and fewer lines."""
+    trades = []
+    for index in range(40):
+        trade = factory.trade(T0)
+        awkward = AWKWARD[index % len(AWKWARD)]
+        lines = tuple({**line, "title": awkward + line["title"]} for line in trade.lines)
+        trades.append(dataclasses.replace(trade, buyer_message=awkward, lines=lines))
+    first = [factory.row(trade, factory.status(), T0, T0 + timedelta(seconds=index % 7))
+             for index, trade in enumerate(trades)]
+    later = T0 + timedelta(hours=1)
+    second = [factory.row(trade, "WAIT_BUYER_CONFIRM_GOODS", later, later, lines=trade.lines[:1])
+              for trade in trades[::3]]
+    # A line id that moves to another trade: the old trade's row for it must give way.
+    moved = {**trades[1].lines[0], "seq": 1}
+    second.append(factory.row(trades[2], "WAIT_SELLER_SEND_GOODS", later, later, lines=[trades[2].lines[0], moved]))
+    return first, second
+
+
+def _snapshot(dbs) -> list:
+    return [dbs.dump(table, order) for table, order in OMS_TABLES] + [dbs.select("etl_watermark", "jdp_modified, tid")]
+
+
+def test_load_data_writes_exactly_what_inserts_write(dbs):
+    first, second = _pushes(PushFactory(seed=11))
+    plain = dbs.other()
+    for rows in (first, second):
+        dbs.push(rows)
+        for target, load_data in ((dbs, True), (plain, False)):
+            run_job(target.job(load_data=load_data, batch_size=16))
+    for target, load_data in ((dbs, True), (plain, False)):
+        retranslate_job(target.job(load_data=load_data), T0, T0 + timedelta(days=1))
+    assert _snapshot(dbs) == _snapshot(plain)
+    assert any("\t" in message or "\n" in message for (message,) in dbs.query("SELECT buyer_message FROM oms_trade"))
+    assert dbs.query("SELECT COUNT(*) FROM oms_trade WHERE buyer_message IS NULL") == [(0,)]
+
+
+def test_a_server_that_refuses_load_data_local_is_written_with_inserts(mysql_dbs):
+    factory = PushFactory(seed=12)
+    mysql_dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0) for _ in range(5)])
+    admin = sa.create_engine(sa.make_url(mysql_dbs.target_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        was = connection.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar()
+        connection.exec_driver_sql("SET GLOBAL local_infile = 0")
+        try:
+            result = run_job(mysql_dbs.job())
+        finally:
+            connection.exec_driver_sql(f"SET GLOBAL local_infile = {int(was)}")
+    admin.dispose()
+    assert result.counts.trades_written == 5
+    assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(5,)]
+
+
+@pytest.mark.parametrize("load_data", [True, False], ids=["load-data", "insert"])
+def test_a_value_the_target_cannot_hold_rejects_only_its_push(mysql_dbs, load_data):
+    factory = PushFactory(seed=13)
+    trades = [factory.trade(T0) for _ in range(6)]
+    long_title = dataclasses.replace(trades[3], lines=tuple({**line, "title": "长" * 300} for line in trades[3].lines))
+    trades[3] = long_title
+    mysql_dbs.push([factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0) for trade in trades])
+    result = run_job(mysql_dbs.job(load_data=load_data))
+    assert (result.counts.trades_written, result.counts.rejects) == (5, 1)
+    [(tid, error)] = mysql_dbs.query("SELECT tid, error FROM etl_reject")
+    assert tid == long_title.tid and "title" in error
