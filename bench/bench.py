@@ -11,8 +11,10 @@ in a child process of its own (so peak RSS is that process's alone, read with wa
   retranslate  `etl retranslate` of the whole window over the existing rows
   pandas       read_sql + json.loads + to_sql: the job users write first (bench/baseline.py)
 
-and prints trades/s, MB/s of JSON and peak RSS, and the ratio to the baseline. Compare
-ratios within one run: the machines here are shared and noisy.
+and prints trades/s, MB/s of JSON, peak RSS (summed over the job's processes: with
+`--workers` the coordinator and its workers) and the ratio to the baseline. Compare ratios
+within one run: the machines here are shared and noisy. `--reuse-source` keeps a source of
+the same size from an earlier run (building 1,000,000 pushes takes minutes).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pymysql
 import sqlalchemy as sa
 
+from etl.database import load_rows, reflect, target_engine
 from etl.schema import apply_sql, sql_file
 from etl.synth import synth_rows
 
@@ -55,53 +58,78 @@ class Measure:
                 f"{self.json_mb / self.seconds:.1f} | {self.peak_rss_mb:.0f} | {ratio} |")
 
 
-def _database(server: sa.URL, name: str) -> str:
+def _database(server: sa.URL, name: str, *, keep: bool = False) -> str:
     admin = sa.create_engine(server.set(database=None), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        connection.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+        if not keep:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4")
     admin.dispose()
     return server.set(database=name).render_as_string(hide_password=False)
 
 
-def build_source(url: str, pushes: int, seed: int) -> float:
-    """Fill jdp_tb_trade with `pushes` rows; returns the MB of JSON written."""
-    engine = sa.create_engine(url)
+def build_source(url: str, pushes: int, seed: int, *, reuse: bool = False) -> float:
+    """Fill jdp_tb_trade with `pushes` rows (or keep a table of that size); returns the MB of JSON."""
+    engine = target_engine(sa.make_url(url), load_data=True)
     with engine.begin() as connection:
         apply_sql(connection, sql_file("source", "mysql.sql"))
-    engine.dispose()
-    parsed = sa.make_url(url)
-    connection = pymysql.connect(host=parsed.host, port=parsed.port or 3306, user=parsed.username,
-                                 password=parsed.password or "", database=parsed.database, charset="utf8mb4")
-    statement = f"INSERT INTO jdp_tb_trade ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+        count, size = connection.exec_driver_sql("SELECT COUNT(*), SUM(LENGTH(jdp_response)) FROM jdp_tb_trade").one()
+    if reuse and count == pushes:
+        engine.dispose()
+        return float(size) / 2**20
+    table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
     total, chunk = 0, []
-    with connection.cursor() as cursor:
+    with engine.connect() as connection:
+        connection.exec_driver_sql("TRUNCATE TABLE jdp_tb_trade")
         for row in synth_rows(pushes, seed=seed):
-            chunk.append(tuple(row[name] for name in _COLUMNS))
+            chunk.append({name: row[name] for name in _COLUMNS})
             total += len(row["jdp_response"].encode())
-            if len(chunk) == 2000:
-                cursor.executemany(statement, chunk)
+            if len(chunk) == 5000:
+                load_rows(connection, table, chunk, replace=False)
                 connection.commit()
                 chunk = []
-        if chunk:
-            cursor.executemany(statement, chunk)
-            connection.commit()
-    connection.close()
+        load_rows(connection, table, chunk, replace=False)
+        connection.commit()
+    engine.dispose()
     return total / 2**20
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of `pid` and all its descendants, from /proc (Linux)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+        except (OSError, AttributeError):
+            continue  # gone meanwhile, or a zombie without VmRSS
+    return total
+
+
 def timed(phase: str, command: list[str], trades: int, json_mb: float) -> Measure:
-    """Run `command` as a child; wall time and the child's own peak RSS; rows as the job reports them."""
+    """Run `command` as a child; wall time and the peak of its process tree's summed RSS."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = [0]
+
+    def sample() -> None:
+        while process.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(process.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = (stream.decode() for stream in process.communicate())
     seconds = time.perf_counter() - started
-    out, err = process.stdout.read().decode(), process.stderr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
+    sampler.join()
+    if process.returncode != 0:
         sys.exit(f"{phase} failed:\n{out}{err}")
     print(f"  {phase}: {out.strip() or err.strip()}", file=sys.stderr)
     reported = re.search(r"read (\d+)", out)
-    return Measure(phase, int(reported.group(1)) if reported else trades, seconds, usage.ru_maxrss / 1024, json_mb)
+    return Measure(phase, int(reported.group(1)) if reported else trades, seconds, peak[0] / 2**20, json_mb)
 
 
 def main() -> None:
@@ -111,14 +139,18 @@ def main() -> None:
     parser.add_argument("--pushes", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=2000)
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--workers", type=int, default=2, help="`etl run/retranslate --workers` (default 2)")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="leave out the pandas job (it needs ~29 KB of memory per push: 1M do not fit in 24 GB)")
+    parser.add_argument("--reuse-source", action="store_true",
+                        help="keep etl_bench_src if it holds --pushes rows already")
     arguments = parser.parse_args()
 
     server = sa.make_url(arguments.url)
-    source = _database(server, "etl_bench_src")
+    source = _database(server, "etl_bench_src", keep=arguments.reuse_source)
     target = _database(server, "etl_bench_oms")
     print(f"building {arguments.pushes:,} pushes ...", file=sys.stderr)
-    json_mb = build_source(source, arguments.pushes, arguments.seed)
+    json_mb = build_source(source, arguments.pushes, arguments.seed, reuse=arguments.reuse_source)
     print(f"  {json_mb:,.0f} MB of JSON, {json_mb * 1024 / arguments.pushes:.1f} KB per push", file=sys.stderr)
 
     with tempfile.TemporaryDirectory() as folder:
@@ -129,14 +161,16 @@ def main() -> None:
                                    f"    batch_size: {arguments.batch_size}\n    lookback_seconds: {lookback}\n",
                                    encoding="utf-8")
         etl = [sys.executable, "-m", "etl", "--config", str(configs[0])]
+        workers = ["--workers", str(arguments.workers)]
         subprocess.run([*etl, "init"], check=True, stdout=subprocess.DEVNULL)
         n = arguments.pushes
         results = [
-            timed("etl run (fresh window)", [*etl, "run"], n, json_mb),
+            timed("etl run (fresh window)", [*etl, "run", *workers], n, json_mb),
             timed("etl run (catch-up: all re-read, nothing changed)",
-                  [sys.executable, "-m", "etl", "--config", str(configs[1]), "run"], n, json_mb),
+                  [sys.executable, "-m", "etl", "--config", str(configs[1]), "run", *workers], n, json_mb),
             timed("etl retranslate (over existing rows)",
-                  [*etl, "retranslate", "bench", "--since", "2000-01-01", "--until", "2100-01-01"], n, json_mb),
+                  [*etl, "retranslate", "bench", "--since", "2000-01-01", "--until", "2100-01-01", *workers],
+                  n, json_mb),
         ]
     baseline = None
     if not arguments.skip_baseline:
@@ -150,7 +184,7 @@ def main() -> None:
         version, pool = connection.exec_driver_sql("SELECT VERSION(), @@innodb_buffer_pool_size").one()
     admin.dispose()
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
-          f"{os.cpu_count()} cores, server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
+          f"--workers {arguments.workers}, {os.cpu_count()} cores, server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
     print("| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | vs pandas |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for measure in results:

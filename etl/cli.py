@@ -20,7 +20,7 @@ from typing import Any
 import click
 import orjson
 
-from etl.config import Config, load_config
+from etl.config import Config, JobConfig, load_config
 from etl.database import database_errors, masked, target_engine
 from etl.demo import run_demo
 from etl.errors import EtlError, Interrupted
@@ -139,16 +139,27 @@ def init(context: click.Context) -> None:
         click.echo(f"{masked(job.target_url)}: {state}")
 
 
+_WORKERS = click.option(
+    "--workers", type=click.IntRange(1, 32), default=None,
+    help="Processes per job, each writing its share of the keys (default: the job's `workers`, else 1).",
+)
+
+
+def _with_workers(job: JobConfig, workers: int | None) -> JobConfig:
+    return job if workers is None else job.model_copy(update={"workers": workers})
+
+
 @main.command()
 @click.argument("jobs", nargs=-1)
+@_WORKERS
 @click.pass_context
 @_guarded
-def run(context: click.Context, jobs: tuple[str, ...]) -> None:
+def run(context: click.Context, jobs: tuple[str, ...], workers: int | None) -> None:
     """Incremental run of the named jobs (all enabled jobs when none are named), until caught up.
 
     A busy or failing job does not stop the others; the exit code is the worst of them.
     """
-    selected = _config(context).select(jobs)
+    selected = [_with_workers(job, workers) for job in _config(context).select(jobs)]
     codes = []
     for job in selected:
         try:
@@ -169,15 +180,16 @@ def run(context: click.Context, jobs: tuple[str, ...]) -> None:
 @click.argument("job")
 @click.option("--since", required=True, type=click.DateTime(_DATETIME_FORMATS), help="First jdp_modified (inclusive).")
 @click.option("--until", required=True, type=click.DateTime(_DATETIME_FORMATS), help="End jdp_modified (exclusive).")
+@_WORKERS
 @click.pass_context
 @_guarded
-def retranslate(context: click.Context, job: str, since: datetime, until: datetime) -> None:
+def retranslate(context: click.Context, job: str, since: datetime, until: datetime, workers: int | None) -> None:
     """Re-translate JOB's pushes with jdp_modified in [SINCE, UNTIL); the watermark stays put.
 
     Newer still wins: a push older than what the OMS holds changes nothing, one of the
     same version is rewritten (that is what a re-translation after a fix is for).
     """
-    result = retranslate_job(_config(context).job(job), since, until)
+    result = retranslate_job(_with_workers(_config(context).job(job), workers), since, until)
     if not context.obj["quiet"]:
         click.echo(_describe_run(result))
 

@@ -69,6 +69,7 @@ class JobConfig(BaseModel):
     max_rejects: int | None = Field(None, ge=0)
     max_reject_share: float | None = Field(None, gt=0, le=1)
     load_data: bool = True
+    workers: int = Field(1, ge=1, le=32)
 
     @field_validator("source", "target")
     @classmethod
@@ -76,7 +77,7 @@ class JobConfig(BaseModel):
         return _url(value).render_as_string(hide_password=False)
 
     @field_validator(
-        "batch_size", "lookback_seconds", "batch_bytes", "retries", "max_rejects",
+        "batch_size", "lookback_seconds", "batch_bytes", "retries", "max_rejects", "workers",
         "retry_wait_seconds", "max_reject_share", mode="before",
     )
     @classmethod

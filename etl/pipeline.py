@@ -12,14 +12,19 @@ bounded, jittered exponential back-off, up to the job's `retries`.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
+import multiprocessing
+import queue
 import random
+import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -34,6 +39,7 @@ from etl.database import (
     database_errors,
     describe_failure,
     error_code,
+    is_sqlite,
     is_transient,
     load_data_allowed,
     masked,
@@ -48,7 +54,7 @@ from etl.runs import RunCounts, finish_run, start_run, utcnow
 from etl.sink import REJECT, RUN, WATERMARK, Outcome, Rejected, Sink, Translated
 from etl.source import Push, SourceTable, Window
 from etl.translate import KINDS, Kind, TranslateError
-from etl.watermark import Position, advance, load_watermark, resume_point, save_watermark
+from etl.watermark import Position, advance, committed_by_all, load_watermark, resume_point, save_watermark
 
 log = logging.getLogger("etl")
 T = TypeVar("T")
@@ -113,15 +119,67 @@ def translate_push(kind: Kind, push: Push) -> Outcome:
     return Translated(push, rows)
 
 
-class _Run:
-    """One run of one job: engines, tables, lock, counters and the watermark in hand."""
+@dataclass(frozen=True)
+class _Shared:
+    """What the worker processes of one run share: the coordinator's stop flag and the run-wide
+    tallies the reject budget is judged on."""
 
-    def __init__(self, job: JobConfig, mode: str) -> None:
+    stop: Any  # multiprocessing.Event
+    lock: Any  # multiprocessing.Lock
+    rows_read: Any  # multiprocessing.Value("q")
+    rejects: Any
+
+
+class _StopAsked(Exception):
+    """The coordinator asked this worker to stop (another worker failed, or the run was stopped)."""
+
+
+def _worker_main(job: JobConfig, mode: str, window: Window, part: int, shared: _Shared, channel: Any,
+                 log_level: int) -> None:
+    """One worker process: read, translate and write the keys of share `part`, reporting each commit."""
+    # Signals are the coordinator's to handle: it sets `shared.stop`, and this worker stops
+    # after the batch in hand, which commits or rolls back whole.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=log_level, format=f"etl: %(levelname)s [worker {part}] %(message)s", stream=sys.stderr)
+    logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
+    run = _Run(job, mode, part=part, shared=shared)
+    run.report = lambda position: channel.put((part, position, dataclasses.replace(run.counts), None))
+    try:
+        run.work(window)
+    except _StopAsked:
+        channel.put((part, _STOPPED, dataclasses.replace(run.counts), None))
+    except BaseException as error:  # noqa: BLE001 -- whatever it is, the coordinator must hear of it
+        failure = error if isinstance(error, EtlError) else EtlError(f"{type(error).__name__}: {error}")
+        channel.put((part, None, dataclasses.replace(run.counts), failure))
+    else:
+        channel.put((part, _FINISHED, dataclasses.replace(run.counts), None))
+
+
+_FINISHED = "finished"
+_STOPPED = "stopped"
+# A worker that died without a word (killed by the OOM killer, say) is noticed after this many
+# empty polls of the channel, so that its last message, if any, has time to arrive.
+_SILENT_POLLS = 5
+
+
+class _Run:
+    """One run of one job: engines, tables, lock, counters and the watermark in hand.
+
+    With `part` it is one worker of a run split by key (see `_read_in_workers`): it writes its
+    share and reports each commit, and holds neither the job lock nor the watermark.
+    """
+
+    def __init__(self, job: JobConfig, mode: str, *, part: int | None = None, shared: _Shared | None = None) -> None:
         self.job = job
         self.mode = mode
         self.kind = KINDS[job.kind]
         self.counts = RunCounts()
         self.watermark: Position | None = None
+        self.part = part
+        self.shared = shared
+        self.report: Callable[[Position | None], None] | None = None
+        self.lock: Any = None
         self.source_engine: Engine = source_engine(job.source_url)
         self.target_engine: Engine = target_engine(job.target_url, load_data=job.load_data)
         self.load_data = False
@@ -164,14 +222,7 @@ class _Run:
         body: Callable[[], None] | None = None,
     ) -> RunResult:
         try:
-            with database_errors("target", self.job.target_url):
-                tables = reflect(self.target_engine, Sink.table_names(self.kind))
-            self.sink = Sink(self.kind, tables, self.job.name)
-            if self.job.load_data:
-                self.load_data = self._target("asking whether the target allows LOAD DATA LOCAL",
-                                              self._load_data_allowed)
-            with database_errors("source", self.job.source_url):
-                self.source = SourceTable(self.source_engine, self.job.table, self.kind.key_column, self.job.sellers)
+            self._open()
             with database_errors("target", self.job.target_url), job_lock(self.target_engine, self.job.name) as lock:
                 self.lock = lock
                 self.watermark = self._target("reading the watermark", self._load_watermark)
@@ -179,7 +230,7 @@ class _Run:
                 run_id = self._target("starting the run", lambda: self._start(window))
                 try:
                     with _few_collections():
-                        (body or (lambda: self._read(window)))()
+                        (body or (lambda: self._read_window(window)))()
                 except KeyboardInterrupt as stop:
                     self._finish(run_id, "interrupted", stop)
                     raise Interrupted(
@@ -191,6 +242,28 @@ class _Run:
                     raise
                 self._finish(run_id, "ok", None)
             return RunResult(self.job.name, self.mode, run_id, window, self.counts, self.watermark)
+        finally:
+            self.source_engine.dispose()
+            self.target_engine.dispose()
+
+    def _open(self) -> None:
+        """Reflect the target's tables and the source table; ask the target about LOAD DATA."""
+        with database_errors("target", self.job.target_url):
+            tables = reflect(self.target_engine, Sink.table_names(self.kind))
+        self.sink = Sink(self.kind, tables, self.job.name)
+        if self.job.load_data:
+            self.load_data = self._target("asking whether the target allows LOAD DATA LOCAL", self._load_data_allowed)
+        partition = None if self.part is None else (self.part, self.job.workers)
+        with database_errors("source", self.job.source_url):
+            self.source = SourceTable(self.source_engine, self.job.table, self.kind.key_column, self.job.sellers,
+                                      partition)
+
+    def work(self, window: Window) -> None:
+        """A worker's whole life: its share of `window`, on connections of its own."""
+        try:
+            self._open()
+            with _few_collections():
+                self._read(window)
         finally:
             self.source_engine.dispose()
             self.target_engine.dispose()
@@ -222,7 +295,7 @@ class _Run:
             # The run is failing already (often for this same reason); its own error is the one to report.
             log.warning("job %s: could not record the outcome of run %s", self.job.name, run_id)
 
-    def _read(self, window: Window | None) -> None:
+    def _read_window(self, window: Window | None) -> None:
         if self.mode == "run":
             orphans = self._source("reading rows without jdp_modified",
                                    lambda: self.source.null_modified(_NULL_MODIFIED_LIMIT))
@@ -230,9 +303,17 @@ class _Run:
                 self._process(orphans, watermark=False)
         if window is None:
             return
+        if self.job.workers > 1 and not is_sqlite(self.job.target_url):
+            self._read_in_workers(window)
+        else:
+            self._read(window)
+
+    def _read(self, window: Window) -> None:
         after = window.start
         while True:
             stopping.check_stop()
+            if self.shared is not None and self.shared.stop.is_set():
+                raise _StopAsked()
             batch = self._source(
                 "reading a batch",
                 lambda: self.source.read_batch(window, after, self.job.batch_size, self.job.batch_bytes),
@@ -242,8 +323,91 @@ class _Run:
             self._process(batch, watermark=self.mode == "run")
             after = batch[-1].position
 
+    def _read_in_workers(self, window: Window) -> None:
+        """Split `window` across `workers` processes by key; advance the watermark as they commit.
+
+        Each worker writes the keys whose remainder modulo `workers` is its number, so no two
+        write the same trade. This process keeps the job lock, checks it before each watermark
+        move, and moves the watermark only to where every worker has committed. A failing worker
+        stops the others after their batch in hand; so does a stop of this process.
+        """
+        workers = self.job.workers
+        # spawn, not fork: a forked child would share this process's pooled connections (the job
+        # lock's among them) and could close them under it.
+        context = multiprocessing.get_context("spawn")
+        channel = context.Queue()
+        shared = _Shared(context.Event(), context.Lock(), context.Value("q", self.counts.rows_read, lock=False),
+                         context.Value("q", self.counts.rejects, lock=False))
+        processes = [
+            context.Process(target=_worker_main, name=f"etl-{self.job.name}-{part}", daemon=True,
+                            args=(self.job, self.mode, window, part, shared, channel, log.getEffectiveLevel()))
+            for part in range(workers)
+        ]
+        before = dataclasses.replace(self.counts)
+        reported = [RunCounts() for _ in range(workers)]
+        committed: list[Position | None] = [None] * workers
+        finished = [False] * workers
+        silent = [0] * workers
+        for process in processes:
+            process.start()
+        try:
+            while not all(finished):
+                stopping.check_stop()
+                try:
+                    part, position, counts, failure = channel.get(timeout=0.2)
+                except queue.Empty:
+                    for part, process in enumerate(processes):
+                        silent[part] += not finished[part] and not process.is_alive()
+                        if silent[part] >= _SILENT_POLLS:
+                            raise EtlError(f"job {self.job.name!r}: worker {part} died "
+                                           f"(exit code {process.exitcode}) without a word") from None
+                    continue
+                reported[part] = counts
+                self.counts = _sum_counts(before, reported)
+                if failure is not None:
+                    raise failure
+                if position in (_FINISHED, _STOPPED):
+                    finished[part] = True
+                else:
+                    committed[part] = position
+                if self.mode == "run":
+                    self._move_watermark(committed_by_all(committed, finished))
+        except BaseException:
+            shared.stop.set()
+            raise
+        finally:
+            # Keep reading while they finish the batch in hand: a worker cannot exit while what
+            # it put in the channel waits to be read, and its last commits belong in the counts.
+            for process in processes:
+                while process.is_alive():
+                    process.join(0.1)
+                    while True:
+                        try:
+                            part, _position, counts, _failure = channel.get_nowait()
+                        except queue.Empty:
+                            break
+                        reported[part] = counts
+            self.counts = _sum_counts(before, reported)
+            channel.close()
+
+    def _move_watermark(self, reached: Position | None) -> None:
+        if reached is None or self.watermark == advance(self.watermark, reached):
+            return
+        position = advance(self.watermark, reached)
+
+        def save() -> None:
+            self.lock.ensure()
+            with self.target_engine.begin() as connection:
+                save_watermark(connection, self.sink.tables[WATERMARK], self.job.name, position, utcnow())
+
+        self._target("moving the watermark", save)
+        self.watermark = position
+
     def _process(self, batch: Sequence[Push], *, watermark: bool) -> None:
         self.counts.rows_read += len(batch)
+        if self.shared is not None:
+            with self.shared.lock:
+                self.shared.rows_read.value += len(batch)
         if self.mode == "run":
             # Re-read rows already written (the lookback) are skipped before parsing.
             def written() -> set[int]:
@@ -264,17 +428,25 @@ class _Run:
         self._write(outcomes, batch[-1].position if watermark else None)
 
     def _check_budget(self, new_rejects: int) -> None:
-        """Stop before committing a batch that takes the run past its reject budget."""
-        rejects = self.counts.rejects + new_rejects
+        """Stop before committing a batch that takes the run past its reject budget.
+
+        Workers judge the run's tallies, so with N workers a run may end up to N - 1 batches'
+        rejects past the budget (each judged before the others committed theirs).
+        """
+        rows_read, rejects = self.counts.rows_read, self.counts.rejects
+        if self.shared is not None:
+            with self.shared.lock:
+                rows_read, rejects = self.shared.rows_read.value, self.shared.rejects.value
+        rejects += new_rejects
         over_count = self.job.max_rejects is not None and rejects > self.job.max_rejects
         over_share = (
             self.job.max_reject_share is not None
-            and self.counts.rows_read >= _BUDGET_MIN_ROWS
-            and rejects / self.counts.rows_read > self.job.max_reject_share
+            and rows_read >= _BUDGET_MIN_ROWS
+            and rejects / rows_read > self.job.max_reject_share
         )
         if over_count or over_share:
             raise RejectBudgetExceeded(
-                f"job {self.job.name!r}: {rejects} rejects in {self.counts.rows_read} rows read exceeds its budget "
+                f"job {self.job.name!r}: {rejects} rejects in {rows_read} rows read exceeds its budget "
                 f"(max_rejects {self.job.max_rejects}, max_reject_share {self.job.max_reject_share}); "
                 "the watermark stops before this batch. So many rejects usually mean the translator is wrong: "
                 "see `etl rejects`"
@@ -289,12 +461,13 @@ class _Run:
         reached = self.watermark if position is None else advance(self.watermark, position)
 
         def commit(load_data: bool) -> int:
-            self.lock.ensure()
+            if self.lock is not None:
+                self.lock.ensure()
             with self.target_engine.begin() as connection:
                 written = self.sink.write(
                     connection, outcomes, replace_equal=self.mode != "run", now=now, load_data=load_data
                 )
-                if reached != self.watermark:
+                if reached != self.watermark and self.part is None:
                     save_watermark(connection, self.sink.tables[WATERMARK], self.job.name, reached, now)
                 return written
 
@@ -319,8 +492,14 @@ class _Run:
             self._split(outcomes, refused, position)
             return
         self.watermark = reached
+        rejects = sum(isinstance(item, Rejected) for item in outcomes)
         self.counts.trades_written += written
-        self.counts.rejects += sum(isinstance(item, Rejected) for item in outcomes)
+        self.counts.rejects += rejects
+        if self.shared is not None:
+            with self.shared.lock:
+                self.shared.rejects.value += rejects
+        if self.report is not None:
+            self.report(reached)
 
     def _split(self, outcomes: Sequence[Outcome], cause: DBAPIError, position: Position | None) -> None:
         if len(outcomes) > 1:
@@ -350,6 +529,11 @@ class _Run:
             self.counts.missing += len(chunk) - len(batch)
             if batch:
                 self._process(batch, watermark=False)
+
+
+def _sum_counts(before: RunCounts, parts: Sequence[RunCounts]) -> RunCounts:
+    fields = [field.name for field in dataclasses.fields(RunCounts)]
+    return RunCounts(**{name: getattr(before, name) + sum(getattr(part, name) for part in parts) for name in fields})
 
 
 def run_job(job: JobConfig) -> RunResult:

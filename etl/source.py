@@ -50,7 +50,9 @@ class Window:
 class SourceTable:
     """A push table of one job: its reflected columns and the job's seller filter."""
 
-    def __init__(self, engine: Engine, name: str, key_column: str, sellers: Sequence[str] | None) -> None:
+    def __init__(self, engine: Engine, name: str, key_column: str, sellers: Sequence[str] | None,
+                 partition: tuple[int, int] | None = None) -> None:
+        """`partition` (i, n) keeps the rows whose key modulo n is i: one worker's share."""
         try:
             self.table = reflect(engine, [name], role="source")[name]
         except sa.exc.NoSuchTableError:
@@ -66,12 +68,18 @@ class SourceTable:
         # The raw bytes: orjson parses bytes directly, and decoding to str first costs more than parsing.
         self.document = sa.cast(self.table.c[DOCUMENT], sa.LargeBinary).label(DOCUMENT)
         self.sellers = tuple(sellers) if sellers else None
+        self.partition = partition
         if self.sellers and "seller_nick" not in self.table.c:
             raise ConfigError(f"source table {name} has no seller_nick column, so `sellers` cannot filter it")
 
     def _filtered(self, query: sa.Select) -> sa.Select:
         if self.sellers:
             query = query.where(self.table.c.seller_nick.in_(self.sellers))
+        if self.partition is not None:
+            # The key is the last column of every secondary index entry, so the server filters
+            # on the (jdp_modified) index itself and reads only this share's documents.
+            part, parts = self.partition
+            query = query.where(self.key % parts == part)
         return query
 
     def newest(self) -> datetime | None:

@@ -6,6 +6,7 @@ rows that share one second in a sale peak from being lost at a batch boundary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,6 +54,21 @@ def resume_point(watermark: Position | None, lookback_seconds: int, start_from: 
 def advance(current: Position | None, reached: Position) -> Position:
     """The watermark never moves backwards: re-reading the lookback leaves it where it was."""
     return reached if current is None or reached > current else current
+
+
+def committed_by_all(committed: Sequence[Position | None], finished: Sequence[bool]) -> Position | None:
+    """How far the watermark may go when a window is split across workers by key.
+
+    Worker i has committed every row of its share up to `committed[i]`, and all of its share
+    once `finished[i]`. Every row up to the smallest position of a worker still running is
+    committed in every share; when all have finished, everything up to the last row any of them
+    read is. None: not yet anywhere.
+    """
+    running = [position for position, done in zip(committed, finished) if not done]
+    if running:
+        return None if None in running else min(running)
+    reached = [position for position in committed if position is not None]
+    return max(reached) if reached else None
 
 
 def load_watermark(connection: sa.Connection, table: sa.Table, job: str) -> Position | None:

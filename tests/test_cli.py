@@ -157,11 +157,12 @@ def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, seed):
     assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
 
 
-def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
+def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tmp_path, workers):
     factory = PushFactory(seed=12)
     dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i // 40))
               for i in range(3000)])
-    config = dbs.config_file(tmp_path, {"tb": {"batch_size": 25}})
+    config = dbs.config_file(tmp_path, {"tb": {"batch_size": 25, "workers": workers}})
     process = spawn(config, "run")
     wait_for_watermark(dbs.target_url, process)
     process.send_signal(signal.SIGTERM)

@@ -1,0 +1,79 @@
+"""A window split across worker processes by key gives the tables and the watermark of one process."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from etl.errors import RejectBudgetExceeded
+from etl.pipeline import retranslate_job, run_job
+from etl.synth import PushFactory
+from etl.watermark import Position, committed_by_all
+from tests.support import OMS_TABLES
+
+T0 = datetime(2026, 11, 11, 10, 0, 0)
+P = [Position(T0 + timedelta(seconds=second), key) for second, key in ((1, 5), (2, 3), (3, 9))]
+
+
+@pytest.mark.parametrize(
+    "committed, finished, expected",
+    [
+        ([None, None], [False, False], None),
+        ([P[1], None], [False, False], None),  # one worker has committed nothing yet
+        ([P[1], P[0]], [False, False], P[0]),
+        ([P[1], P[0]], [False, True], P[1]),  # a finished share does not hold the others back
+        ([P[2], P[0]], [True, True], P[2]),  # all done: up to the last row read
+        ([None, None], [True, True], None),  # an empty window
+        ([None, P[0]], [False, True], None),
+    ],
+)
+def test_the_watermark_goes_only_where_every_worker_has_committed(committed, finished, expected):
+    assert committed_by_all(committed, finished) == expected
+
+
+def _snapshot(dbs) -> list:
+    runs = dbs.query("SELECT mode, rows_read, trades_written, rejects, outcome FROM etl_run ORDER BY run_id")
+    return [dbs.dump(table, order) for table, order in OMS_TABLES] + [
+        dbs.select("etl_watermark", "jdp_modified, tid"), runs]
+
+
+def test_workers_write_what_one_process_writes(dbs):
+    factory = PushFactory(seed=21)
+    trades = [factory.trade(T0) for _ in range(120)]
+    single = dbs.other()
+    windows = [
+        [factory.row(trade, factory.status(), T0, T0 + timedelta(seconds=index // 25))
+         for index, trade in enumerate(trades)],
+        # Newer versions of some, an older one that must lose, and a push that cannot translate.
+        [factory.row(trade, "WAIT_BUYER_CONFIRM_GOODS", T0 + timedelta(hours=1), T0 + timedelta(hours=1))
+         for trade in trades[::4]]
+        + [factory.row(trades[1], "WAIT_BUYER_PAY", T0 - timedelta(hours=1), T0 + timedelta(hours=1))]
+        + [{**factory.row(trades[2], "TRADE_FINISHED", T0 + timedelta(hours=2), T0 + timedelta(hours=1)),
+            "jdp_response": "{not json"}],
+    ]
+    for rows in windows:
+        dbs.push(rows)
+        run_job(dbs.job(workers=3, batch_size=7))
+        run_job(single.job(batch_size=7))
+    retranslate_job(dbs.job(workers=3, batch_size=7), T0, T0 + timedelta(days=1))
+    retranslate_job(single.job(batch_size=7), T0, T0 + timedelta(days=1))
+    assert _snapshot(dbs) == _snapshot(single)
+    assert dbs.query("SELECT COUNT(*) FROM etl_reject WHERE resolved_at IS NULL") == [(1,)]
+
+
+def test_a_worker_over_the_reject_budget_stops_the_run_behind_the_bad_push(mysql_dbs):
+    factory = PushFactory(seed=22)
+    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=index))
+            for index in range(60)]
+    bad = rows[30] = {**rows[30], "jdp_response": "[]"}
+    mysql_dbs.push(rows)
+    with pytest.raises(RejectBudgetExceeded):
+        run_job(mysql_dbs.job(workers=2, batch_size=5, max_rejects=0))
+    watermark = mysql_dbs.select("etl_watermark", "jdp_modified")
+    assert watermark == [] or watermark[0][0] < bad["jdp_modified"]
+    assert mysql_dbs.query("SELECT outcome FROM etl_run") == [("failed",)]
+    # Without the budget, the next run finishes the window.
+    result = run_job(mysql_dbs.job(workers=2, batch_size=5))
+    assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(59,)]
+    assert result.watermark == Position(rows[-1]["jdp_modified"], rows[-1]["tid"])
