@@ -9,9 +9,12 @@ its URL with the password masked.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +235,7 @@ class LoadRefused(Exception):
 # LOAD DATA's default format (FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'):
 # a backslash, tab, newline, carriage return or NUL in a value is escaped, NULL is \N.
 _LOAD_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+_LOAD_SPECIAL = re.compile(r"[\\\t\n\r\0]")
 _LOAD_NULL = "\\N"
 # The server does not allow LOAD DATA LOCAL (local_infile is off on it, or on the client).
 LOAD_DISABLED = {1148, 3948}
@@ -244,12 +248,29 @@ def load_data_allowed(connection: sa.Connection) -> bool:
     return bool(connection.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar())
 
 
-def _load_line(row: Mapping[str, Any], columns: Sequence[str]) -> str:
-    # str() writes int, Decimal and datetime the way MySQL reads them ("2026-11-11 00:00:00").
-    values = (row[name] for name in columns)
-    return "\t".join([
-        _LOAD_NULL if value is None else value.translate(_LOAD_ESCAPES) if type(value) is str else str(value)
-        for value in values
+class _DatetimeText(dict):
+    """str() of a datetime costs ~0.6 us; the pushes of a batch share most of their seconds."""
+
+    def __missing__(self, value: datetime) -> str:
+        text = self[value] = str(value)
+        return text
+
+
+def _load_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """The rows in LOAD DATA's format. Hot: one pass per value, C-level wherever it can be."""
+    values_of = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    needs_escape = _LOAD_SPECIAL.search
+    datetimes = _DatetimeText()
+    # str() writes int and Decimal the way MySQL reads them; a datetime as "2026-11-11 00:00:00".
+    return "".join([
+        "\t".join([
+            _LOAD_NULL if value is None
+            else (value.translate(_LOAD_ESCAPES) if needs_escape(value) else value) if type(value) is str
+            else datetimes[value] if type(value) is datetime
+            else str(value)
+            for value in values_of(row)
+        ]) + "\n"
+        for row in rows
     ])
 
 
@@ -267,8 +288,7 @@ def load_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping
     columns = list(rows[0])
     quote = connection.dialect.identifier_preparer.quote
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="\n", prefix="etl-", suffix=".tsv") as file:
-        file.write("\n".join([_load_line(row, columns) for row in rows]))
-        file.write("\n")
+        file.write(_load_lines(rows, columns))
         file.flush()
         connection.exec_driver_sql(
             f"LOAD DATA LOCAL INFILE %s {'REPLACE ' if replace else ''}INTO TABLE {quote(table.name)} "
