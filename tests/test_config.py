@@ -124,6 +124,9 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell():
         (job_settings(sellers=["  "]), "sellers", "at least one"),
         (job_settings(kind="jd_order"), "kind", "not a known kind"),
         (job_settings(name="other"), "name", "is not a known key"),
+        (job_settings(workers=0), "workers", "greater than or equal to 1"),
+        (job_settings(workers=True), "workers", "boolean"),
+        (job_settings(load_data="sometimes"), "load_data", "valid boolean"),
     ],
     ids=[
         "unknown-key",
@@ -143,6 +146,9 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell():
         "sellers-blank",
         "unknown-kind",
         "name-key",
+        "workers-zero",
+        "workers-bool",
+        "load-data-text",
     ],
 )
 def test_a_bad_job_setting_names_the_job_and_the_key(settings, key, fragment):
