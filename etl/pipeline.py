@@ -366,7 +366,11 @@ class _Run:
                 self.counts = _sum_counts(before, reported)
                 if failure is not None:
                     raise failure
-                if position in (_FINISHED, _STOPPED):
+                if position == _STOPPED:
+                    # Only a stop this process asked for ends a share early, so this cannot come
+                    # before the loop is left; if it did, the share is not done: say so.
+                    raise EtlError(f"job {self.job.name!r}: worker {part} stopped before its share was done")
+                if position == _FINISHED:
                     finished[part] = True
                 else:
                     committed[part] = position
