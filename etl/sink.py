@@ -128,9 +128,12 @@ class Sink:
             upsert(connection, self.parent, [row for row in parents if row[self.kind.key_column] in held])
         else:
             upsert(connection, self.parent, parents)
+        # Children are only ever written with their parent, in one transaction: a key the target
+        # had no parent for has no children to delete (a fresh window deletes nothing).
+        replaced = [key for key in keys if key in held]
         for name in self.kind.children:
             child = self.tables[name]
-            for chunk in chunks(keys):
+            for chunk in chunks(replaced):
                 connection.execute(sa.delete(child).where(child.c[self.kind.key_column].in_(chunk)))
             rows = [row for item, _ in winners for row in item.rows.tables[name]]
             # Replacing, not inserting: a line id that moved between trades must not fail the batch.
