@@ -20,7 +20,7 @@ import queue
 import random
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -412,13 +412,15 @@ class _Run:
         if self.shared is not None:
             with self.shared.lock:
                 self.shared.rows_read.value += len(batch)
+        present = None
         if self.mode == "run":
             # Re-read rows already written (the lookback) are skipped before parsing.
-            def written() -> set[int]:
+            def held() -> dict[int, tuple]:
                 with self.target_engine.connect() as connection:
-                    return self.sink.already_written(connection, batch)
+                    return self.sink.held_versions(connection, [push.key for push in batch], lock=False)
 
-            done = self._target("checking what is written", written)
+            present = self._target("checking what is written", held)
+            done = Sink.already_written(batch, present)
             todo = [push for push in batch if push.key not in done]
         else:
             todo = list(batch)  # a retranslate rewrites what it reads: that is what it is for
@@ -429,7 +431,7 @@ class _Run:
                     self.counts.warnings += 1
                     log.info("job %s, %s %s: %s", self.job.name, self.kind.key_column, outcome.push.key, warning)
         self._check_budget(sum(isinstance(outcome, Rejected) for outcome in outcomes))
-        self._write(outcomes, batch[-1].position if watermark else None)
+        self._write(outcomes, batch[-1].position if watermark else None, present)
 
     def _check_budget(self, new_rejects: int) -> None:
         """Stop before committing a batch that takes the run past its reject budget.
@@ -456,8 +458,11 @@ class _Run:
                 "see `etl rejects`"
             )
 
-    def _write(self, outcomes: Sequence[Outcome], position: Position | None) -> None:
+    def _write(self, outcomes: Sequence[Outcome], position: Position | None,
+               present: Collection[int] | None = None) -> None:
         """Commit one batch, and the watermark move to `position` (None: the watermark stays).
+
+        `present`: the keys the target held when the batch was checked (see `Sink.write`).
 
         A batch the target refuses is split until the refused push is found and rejected alone.
         """
@@ -469,7 +474,8 @@ class _Run:
                 self.lock.ensure()
             with self.target_engine.begin() as connection:
                 written = self.sink.write(
-                    connection, outcomes, replace_equal=self.mode != "run", now=now, load_data=load_data
+                    connection, outcomes, replace_equal=self.mode != "run", now=now, load_data=load_data,
+                    present=present,
                 )
                 if reached != self.watermark and self.part is None:
                     save_watermark(connection, self.sink.tables[WATERMARK], self.job.name, reached, now)
@@ -493,7 +499,7 @@ class _Run:
             written = self._target("writing a batch", write)
         except (DataError, IntegrityError) as refused:
             # The target refused a value (too long, out of range): find the push and reject it alone.
-            self._split(outcomes, refused, position)
+            self._split(outcomes, refused, position, present)
             return
         self.watermark = reached
         rejects = sum(isinstance(item, Rejected) for item in outcomes)
@@ -505,17 +511,18 @@ class _Run:
         if self.report is not None:
             self.report(reached)
 
-    def _split(self, outcomes: Sequence[Outcome], cause: DBAPIError, position: Position | None) -> None:
+    def _split(self, outcomes: Sequence[Outcome], cause: DBAPIError, position: Position | None,
+               present: Collection[int] | None) -> None:
         if len(outcomes) > 1:
             middle = len(outcomes) // 2
-            self._write(outcomes[:middle], None if position is None else outcomes[middle - 1].push.position)
-            self._write(outcomes[middle:], position)
+            self._write(outcomes[:middle], None if position is None else outcomes[middle - 1].push.position, present)
+            self._write(outcomes[middle:], position, present)
             return
         (item,) = outcomes
         if isinstance(item, Rejected):
             raise EtlError(f"target database refused even the reject of {item.push.key}: {cause.orig}")
         reason = f"the target refused the translated rows: {cause.orig}"
-        self._write([Rejected(item.push, reason)], position)
+        self._write([Rejected(item.push, reason)], position, present)
 
     def retry_rejects(self) -> None:
         """Read the open rejects' keys again from the source and write what now translates."""

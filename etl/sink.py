@@ -10,7 +10,7 @@ Every statement is one multi-row statement per chunk of keys: never row by row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,33 +62,32 @@ class Sink:
     def table_names(kind: Kind) -> tuple[str, ...]:
         return (kind.parent, *kind.children, *BOOKKEEPING)
 
-    def already_written(self, connection: sa.Connection, pushes: Sequence[Push]) -> set[int]:
+    def held_versions(self, connection: sa.Connection, keys: Sequence[int], *, lock: bool) -> dict[int, tuple]:
+        """The versions the target holds for `keys` (those it has), locked for the batch when `lock`."""
+        held = {}
+        for chunk in chunks(keys):
+            query = sa.select(self.key, *self.version_columns).where(self.key.in_(chunk))
+            if lock:
+                query = query.with_for_update()
+            held.update({row[0]: _version(row[1:]) for row in connection.execute(query)})
+        return held
+
+    @staticmethod
+    def already_written(pushes: Sequence[Push], held: dict[int, tuple]) -> set[int]:
         """Keys whose push (same key, same jdp_modified) the target holds already.
 
         Jushita stamps jdp_modified on every write, so an equal stamp is the same push: a run
         re-reading its lookback window skips these before parsing them (cheap catch-up).
         """
-        stamps = {push.key: push.modified for push in pushes}
-        modified = self.parent.c[MODIFIED]
-        found = set()
-        for chunk in chunks(list(stamps)):
-            query = sa.select(self.key, modified).where(self.key.in_(chunk))
-            found.update(key for key, held in connection.execute(query) if held == stamps[key])
-        return found
-
-    def _held_versions(self, connection: sa.Connection, keys: list[int]) -> dict[int, tuple]:
-        held = {}
-        for chunk in chunks(keys):
-            query = sa.select(self.key, *self.version_columns).where(self.key.in_(chunk)).with_for_update()
-            held.update({row[0]: _version(row[1:]) for row in connection.execute(query)})
-        return held
+        # The last element of a held version is the row's jdp_modified (NOT NULL), as _version puts it.
+        return {push.key for push in pushes if push.key in held and held[push.key][-1] == (1, push.modified)}
 
     def _parent_row(self, item: Translated) -> Row:
         return {**item.rows.tables[self.kind.parent][0], MODIFIED: item.push.modified}
 
     def write(
         self, connection: sa.Connection, outcomes: Sequence[Outcome], *, replace_equal: bool, now: datetime,
-        load_data: bool = False,
+        load_data: bool = False, present: Collection[int] | None = None,
     ) -> int:
         """Write one batch; returns how many parents it changed.
 
@@ -96,12 +95,16 @@ class Sink:
         after a translator fix); a plain run skips it as the same version. `load_data` writes
         new parents and all children with LOAD DATA LOCAL (MySQL; it raises `LoadRefused`
         where plain statements would have refused a value, and the caller writes the batch again
-        without it).
+        without it). `present`, when the caller read the held versions just before, limits the
+        locking read to the keys the target had then: READ COMMITTED takes no gap locks, so
+        locking a key the target lacks protects nothing, and a fresh window skips the read.
         """
         translated = [item for item in outcomes if isinstance(item, Translated)]
         rejected = [item for item in outcomes if isinstance(item, Rejected)]
         parents = [self._parent_row(item) for item in translated]
-        held = self._held_versions(connection, [row[self.kind.key_column] for row in parents])
+        keys = [row[self.kind.key_column] for row in parents]
+        held = self.held_versions(connection, keys if present is None else [key for key in keys if key in present],
+                                  lock=True)
         winners = []
         for item, row in zip(translated, parents):
             incoming = _version([row[column.name] for column in self.version_columns])
