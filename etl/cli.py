@@ -258,7 +258,7 @@ def rejects(context: click.Context, jobs: tuple[str, ...], retry: bool, limit: i
     for name, (total, rows) in listed.items():
         click.echo(f"{name}: {total} open reject{'s' if total != 1 else ''}")
         for row in rows:
-            click.echo(f"  {row.tid}  {row.jdp_modified}  first seen {row.first_seen:%Y-%m-%d %H:%M:%S}Z  {row.error}")
+            click.echo(f"  {row.key_text or row.tid}  {row.jdp_modified}  first seen {row.first_seen:%Y-%m-%d %H:%M:%S}Z  {row.error}")
         if total > len(rows):
             click.echo(f"  ... and {total - len(rows)} more (--limit)")
 

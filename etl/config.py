@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -57,7 +57,11 @@ class JobConfig(BaseModel):
     source: str = Field(repr=False)
     target: str = Field(repr=False)
     kind: str = "tb_trade"
-    table: str = "jdp_tb_trade"
+    # The source table and its columns; left out, they are the kind's (see etl.translate.KINDS).
+    table: str
+    key_column: str
+    modified_column: str
+    json_column: str
     sellers: tuple[str, ...] | None = None
     batch_size: int = Field(2000, ge=1, le=50_000)
     lookback_seconds: int = Field(300, ge=0, le=30 * 86_400)
@@ -94,12 +98,26 @@ class JobConfig(BaseModel):
             raise ValueError(f"is not a known kind (known: {', '.join(sorted(KINDS))})")
         return value
 
-    @field_validator("table")
+    @field_validator("table", "key_column", "modified_column", "json_column")
     @classmethod
-    def _check_table(cls, value: str) -> str:
+    def _check_identifier(cls, value: str, info: ValidationInfo) -> str:
         if not _IDENTIFIER.match(value):
-            raise ValueError("is not a plain table name (letters, digits and _)")
+            what = "table" if info.field_name == "table" else "column"
+            raise ValueError(f"is not a plain {what} name (letters, digits and _)")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_defaults(cls, data: Any) -> Any:
+        # The kind's standard push table and columns fill in what the job leaves out; a kind
+        # without a standard table (alibaba_order) leaves `table` required.
+        name = data.get("kind", "tb_trade") if isinstance(data, Mapping) else None
+        kind = KINDS.get(name) if isinstance(name, str) else None
+        if kind is None:
+            return data  # not a mapping, or an unknown kind: the field validators say why
+        standard = {"table": kind.source.table, "key_column": kind.source.key,
+                    "modified_column": kind.source.modified, "json_column": kind.source.json}
+        return {**{key: value for key, value in standard.items() if value is not None}, **data}
 
     @field_validator("sellers")
     @classmethod
@@ -107,6 +125,11 @@ class JobConfig(BaseModel):
         if value is not None and (not value or any(not nick.strip() for nick in value)):
             raise ValueError("must list at least one non-empty seller_nick (or be left out for all sellers)")
         return value
+
+    @property
+    def source_columns(self) -> tuple[str, str, str]:
+        """The source table's key, modified-time and JSON columns."""
+        return (self.key_column, self.modified_column, self.json_column)
 
     @property
     def source_url(self) -> URL:

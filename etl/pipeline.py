@@ -62,7 +62,7 @@ T = TypeVar("T")
 # Rows without jdp_modified cannot be placed in keyset order; each run rejects up to this many.
 _NULL_MODIFIED_LIMIT = 10_000
 _NULL_MODIFIED = (
-    "jdp_modified is NULL: the row cannot be placed in keyset order; "
+    "{column} is NULL: the row cannot be placed in keyset order; "
     "fix the row in the source, then it translates on the next run"
 )
 _MAX_BACKOFF_SECONDS = 60.0
@@ -94,10 +94,12 @@ class RunResult:
     watermark: Position | None
 
 
-def translate_push(kind: Kind, push: Push) -> Outcome:
+def translate_push(kind: Kind, push: Push, modified_column: str = "jdp_modified") -> Outcome:
     """Parse and translate one push; anything that cannot be translated becomes a reject with its reason."""
     if push.modified is None:
-        return Rejected(push, _NULL_MODIFIED)
+        return Rejected(push, _NULL_MODIFIED.format(column=modified_column))
+    if push.target_key is None:
+        return Rejected(push, f"the row's key {push.key!r} is not a numeric id the target's {kind.key_column} can hold")
     if push.document is None or not push.document.strip():
         return Rejected(push, "jdp_response is empty")
     try:
@@ -112,7 +114,7 @@ def translate_push(kind: Kind, push: Push) -> Outcome:
         # A translator bug on odd input: quarantine the push and say so, rather than stop every seller's orders.
         log.warning("translator %s failed on %s %s: %s", kind.name, kind.key_column, push.key, type(error).__name__)
         return Rejected(push, f"translator error (please report it): {type(error).__name__}: {error}")
-    if rows.key != push.key:
+    if rows.key != push.target_key:
         return Rejected(
             push, f"the document's {kind.key_column} {rows.key} differs from the row's {kind.key_column} {push.key}"
         )
@@ -255,7 +257,7 @@ class _Run:
             self.load_data = self._target("asking whether the target allows LOAD DATA LOCAL", self._load_data_allowed)
         partition = None if self.part is None else (self.part, self.job.workers)
         with database_errors("source", self.job.source_url):
-            self.source = SourceTable(self.source_engine, self.job.table, self.kind.key_column, self.job.sellers,
+            self.source = SourceTable(self.source_engine, self.job.table, self.job.source_columns, self.job.sellers,
                                       partition)
 
     def work(self, window: Window) -> None:
@@ -274,7 +276,7 @@ class _Run:
 
     def _load_watermark(self) -> Position | None:
         with self.target_engine.begin() as connection:
-            return load_watermark(connection, self.sink.tables[WATERMARK], self.job.name)
+            return load_watermark(connection, self.sink.tables[WATERMARK], self.job.name, text_key=self.source.text_key)
 
     def _start(self, window: Window | None) -> int:
         with self.target_engine.begin() as connection:
@@ -417,14 +419,15 @@ class _Run:
             # Re-read rows already written (the lookback) are skipped before parsing.
             def held() -> dict[int, tuple]:
                 with self.target_engine.connect() as connection:
-                    return self.sink.held_versions(connection, [push.key for push in batch], lock=False)
+                    keys = [push.target_key for push in batch if push.target_key is not None]
+                    return self.sink.held_versions(connection, keys, lock=False)
 
             present = self._target("checking what is written", held)
             done = Sink.already_written(batch, present)
             todo = [push for push in batch if push.key not in done]
         else:
             todo = list(batch)  # a retranslate rewrites what it reads: that is what it is for
-        outcomes = [translate_push(self.kind, push) for push in todo]
+        outcomes = [translate_push(self.kind, push, self.job.modified_column) for push in todo]
         for outcome in outcomes:
             if isinstance(outcome, Translated):
                 for warning in outcome.rows.warnings:
@@ -528,10 +531,12 @@ class _Run:
         """Read the open rejects' keys again from the source and write what now translates."""
         reject = self.sink.tables[REJECT]
 
-        def open_keys() -> list[int]:
+        key = reject.c.key_text if self.source.text_key else reject.c.tid
+
+        def open_keys() -> list[int | str]:
             with self.target_engine.connect() as connection:
-                query = sa.select(reject.c.tid).where(reject.c.job == self.job.name, reject.c.resolved_at.is_(None))
-                return list(connection.execute(query.order_by(reject.c.tid)).scalars())
+                query = sa.select(key).where(reject.c.job == self.job.name, reject.c.resolved_at.is_(None))
+                return list(connection.execute(query.order_by(key)).scalars())
 
         keys = self._target("reading open rejects", open_keys)
         for chunk in chunks(keys, self.job.batch_size):

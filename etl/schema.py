@@ -2,7 +2,8 @@
 
 sql/<dialect>/NNNN_name.sql are the migrations; etl_schema records which were
 applied, so `init` both creates a new target and upgrades an old one. Each file is
-written to be safe to re-apply (IF NOT EXISTS), because MySQL cannot roll DDL back.
+safe to re-apply (IF NOT EXISTS, and `apply_sql` skipping a column or key that exists),
+because MySQL cannot roll DDL back; SQLite applies a migration in one transaction.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from importlib import resources
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
+from etl.database import error_code
 from etl.runs import utcnow
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Statements end with `;` at the end of a line; our DDL has no `;` inside a statement.
 _STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
+# MySQL: duplicate column name, duplicate key name (MySQL has no ADD COLUMN IF NOT EXISTS).
+_ALREADY_APPLIED = {1060, 1061}
 _DIALECT_FOLDERS = {"mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS etl_schema (
   version    INT          NOT NULL PRIMARY KEY,
@@ -40,7 +45,6 @@ class Migration:
     text: str
 
 
-
 def sql_file(*parts: str) -> str:
     """The text of a file under sql/, wherever the package is installed."""
     return resources.files("etl.sql").joinpath(*parts).read_text(encoding="utf-8")
@@ -57,8 +61,14 @@ def migrations(dialect: str) -> list[Migration]:
 
 
 def apply_sql(connection: sa.Connection, text: str) -> None:
+    """Run the statements of a DDL file. On MySQL each commits as it goes, so a migration that
+    failed half-way is applied again from the top: what it already added is skipped."""
     for statement in split_statements(text):
-        connection.exec_driver_sql(statement)
+        try:
+            connection.exec_driver_sql(statement)
+        except DBAPIError as error:
+            if error_code(error) not in _ALREADY_APPLIED:
+                raise
 
 
 def init_target(engine: Engine) -> list[str]:

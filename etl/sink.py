@@ -60,7 +60,7 @@ class Sink:
 
     @staticmethod
     def table_names(kind: Kind) -> tuple[str, ...]:
-        return (kind.parent, *kind.children, *BOOKKEEPING)
+        return tuple(dict.fromkeys((kind.parent, *kind.children, *kind.uses, *BOOKKEEPING)))
 
     def held_versions(self, connection: sa.Connection, keys: Sequence[int], *, lock: bool) -> dict[int, tuple]:
         """The versions the target holds for `keys` (those it has), locked for the batch when `lock`."""
@@ -80,7 +80,7 @@ class Sink:
         re-reading its lookback window skips these before parsing them (cheap catch-up).
         """
         # The last element of a held version is the row's jdp_modified (NOT NULL), as _version puts it.
-        return {push.key for push in pushes if push.key in held and held[push.key][-1] == (1, push.modified)}
+        return {push.key for push in pushes if push.target_key in held and held[push.target_key][-1] == (1, push.modified)}
 
     def _parent_row(self, item: Translated) -> Row:
         return {**item.rows.tables[self.kind.parent][0], MODIFIED: item.push.modified}
@@ -113,7 +113,7 @@ class Sink:
                 winners.append((item, row))
         if winners:
             self._replace(connection, winners, held, load_data)
-        self._resolve_rejects(connection, [item.rows.key for item in translated], now)
+        self._resolve_rejects(connection, [item.push.key for item in translated], now)
         self._record_rejects(connection, rejected, now)
         return len(winners)
 
@@ -144,22 +144,28 @@ class Sink:
                 load_rows(connection, child, rows, replace=True)
             else:
                 upsert(connection, child, rows)
+        if self.kind.after_write is not None:
+            self.kind.after_write(connection, self.tables, [item.rows for item, _ in winners])
 
-    def _resolve_rejects(self, connection: sa.Connection, keys: list[int], now: datetime) -> None:
+    def _resolve_rejects(self, connection: sa.Connection, keys: list[int | str], now: datetime) -> None:
         reject = self.tables[REJECT]
-        for chunk in chunks(keys):
-            connection.execute(
-                sa.update(reject)
-                .where(reject.c.job == self.job, reject.c.tid.in_(chunk), reject.c.resolved_at.is_(None))
-                .values(resolved_at=now)
-            )
+        # A reject is the source row's: by its key, kept in key_text when the key column is text.
+        for text in (False, True):
+            chosen = [key for key in keys if isinstance(key, str) == text]
+            column = reject.c.key_text if text else reject.c.tid
+            for chunk in chunks(chosen):
+                connection.execute(
+                    sa.update(reject)
+                    .where(reject.c.job == self.job, column.in_(chunk), reject.c.resolved_at.is_(None))
+                    .values(resolved_at=now)
+                )
 
     def _record_rejects(self, connection: sa.Connection, rejected: Sequence[Rejected], now: datetime) -> None:
         reject = self.tables[REJECT]
         rows = [
             {
                 "job": self.job,
-                "tid": item.push.key,
+                **reject_key(item.push),
                 MODIFIED: item.push.modified,
                 "error": item.reason,
                 "last_seen": now,
@@ -167,12 +173,20 @@ class Sink:
             }
             for item in rejected
         ]
-        # One open reject per (job, tid): a repeat updates it and keeps first_seen.
+        # One open reject per (job, key): a repeat updates it and keeps first_seen.
         upsert(
             connection,
             reject,
             rows,
-            key=["job", "tid"],
+            key=["job", "tid", "key_text"],
             where=reject.c.resolved_at.is_(None),
             keep=["first_seen"],
         )
+
+
+def reject_key(push: Push) -> dict[str, int | str]:
+    """How etl_reject names a source row: tid is the target's id (0 when a text key is no id),
+    key_text the key of a text key column ('' for Jushita's integer keys)."""
+    if isinstance(push.key, str):
+        return {"tid": push.target_key or 0, "key_text": push.key}
+    return {"tid": push.key, "key_text": ""}

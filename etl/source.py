@@ -1,6 +1,6 @@
 """The keyset scan of a push table: a pure query builder and a batch reader.
 
-A window is read in (jdp_modified, key) order, `batch_size` rows (and a byte bound)
+A window is read in (modified, key) order (the modified column is jdp_modified in Jushita's tables), `batch_size` rows (and a byte bound)
 per query, each query starting after the last row of the one before. The lower bound is spelled
 `jdp_modified >= :t AND (jdp_modified > :t OR key > :k)` and not as the row value
 `(jdp_modified, key) > (:t, :k)`: MariaDB scans the whole index for the row-value
@@ -21,21 +21,40 @@ from etl.database import reflect
 from etl.errors import ConfigError
 from etl.watermark import Position
 
+# The column of the target's rows (and of the watermark) that holds the push's modified time.
 MODIFIED = "jdp_modified"
-DOCUMENT = "jdp_response"
+_BIGINT_MAX = 2**63 - 1
+
+
+def target_key(key: int | str) -> int | None:
+    """The target's id for a source key: the key itself, or a text key of canonical digits
+    (1688 order ids kept as text); None for text that is no id (the push is rejected)."""
+    if isinstance(key, int):
+        return key
+    if key.isascii() and key.isdigit() and not key.startswith("0") and int(key) <= _BIGINT_MAX:
+        return int(key)
+    return None
 
 
 @dataclass(frozen=True)
 class Push:
-    """One source row as the engine needs it: key, position and the raw document."""
+    """One source row as the engine needs it: key, position and the raw document.
 
-    key: int
+    `key` is as the source holds it (an int, or a str for a text key column): keyset order
+    is the source's. `target_key` is the id the target rows carry.
+    """
+
+    key: int | str
     modified: datetime | None
     document: bytes | None
 
     @property
     def position(self) -> Position:
         return Position(self.modified, self.key)
+
+    @property
+    def target_key(self) -> int | None:
+        return target_key(self.key)
 
 
 @dataclass(frozen=True)
@@ -50,23 +69,26 @@ class Window:
 class SourceTable:
     """A push table of one job: its reflected columns and the job's seller filter."""
 
-    def __init__(self, engine: Engine, name: str, key_column: str, sellers: Sequence[str] | None,
+    def __init__(self, engine: Engine, name: str, columns: tuple[str, str, str], sellers: Sequence[str] | None,
                  partition: tuple[int, int] | None = None) -> None:
-        """`partition` (i, n) keeps the rows whose key modulo n is i: one worker's share."""
+        """`columns`: the key, modified and JSON columns. `partition` (i, n) keeps the rows whose
+        key modulo n is i: one worker's share."""
         try:
             self.table = reflect(engine, [name], role="source")[name]
         except sa.exc.NoSuchTableError:
             raise ConfigError(
                 f"source database {engine.url.render_as_string(hide_password=True)} has no table {name}"
             ) from None
-        missing = {key_column, MODIFIED, DOCUMENT} - set(self.table.c.keys())
+        missing = set(columns) - set(self.table.c.keys())
         if missing:
             raise ConfigError(f"source table {name} lacks the column(s) {', '.join(sorted(missing))}")
+        key, modified, document = columns
         self.engine = engine
-        self.key = self.table.c[key_column]
-        self.modified = self.table.c[MODIFIED]
+        self.key = self.table.c[key]
+        self.text_key = isinstance(self.key.type, sa.String)
+        self.modified = self.table.c[modified]
         # The raw bytes: orjson parses bytes directly, and decoding to str first costs more than parsing.
-        self.document = sa.cast(self.table.c[DOCUMENT], sa.LargeBinary).label(DOCUMENT)
+        self.document = sa.cast(self.table.c[document], sa.LargeBinary).label("document")
         self.sellers = tuple(sellers) if sellers else None
         self.partition = partition
         if self.sellers and "seller_nick" not in self.table.c:
@@ -79,7 +101,9 @@ class SourceTable:
             # The key is the last column of every secondary index entry, so the server filters
             # on the (jdp_modified) index itself and reads only this share's documents.
             part, parts = self.partition
-            query = query.where(self.key % parts == part)
+            # A text key is cast first: MySQL would take '2106089115686783163' % 2 through a double.
+            key = sa.cast(self.key, sa.BigInteger) if self.text_key else self.key
+            query = query.where(key % parts == part)
         return query
 
     def newest(self) -> datetime | None:
@@ -120,14 +144,14 @@ class SourceTable:
             result.close()
         return batch
 
-    def read_keys(self, keys: Sequence[int]) -> list[Push]:
+    def read_keys(self, keys: Sequence[int | str]) -> list[Push]:
         """The pushes the source holds now for `keys` (those it still has), in keyset order."""
         query = sa.select(self.key, self.modified, self.document).where(self.key.in_(keys))
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         pushes = [Push(row[0], row[1], row[2]) for row in rows]
         # Rows without jdp_modified sort first; they are rejected again with their reason.
-        return sorted(pushes, key=lambda push: (push.modified is not None, push.modified or 0, push.key))
+        return sorted(pushes, key=lambda push: (push.modified is not None, push.modified or 0, push.position))
 
     def null_modified(self, limit: int) -> list[Push]:
         """Rows with no jdp_modified: keyset order cannot place them, so they are rejected by key."""

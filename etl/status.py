@@ -11,7 +11,6 @@ from etl.config import JobConfig
 from etl.database import database_errors, reflect, source_engine, target_engine
 from etl.sink import REJECT, RUN, WATERMARK
 from etl.source import SourceTable
-from etl.translate import KINDS
 from etl.watermark import Position, load_watermark
 
 
@@ -44,7 +43,9 @@ class JobStatus:
             "job": self.job,
             "watermark": None
             if self.watermark is None
-            else {"jdp_modified": self.watermark.modified.isoformat(sep=" "), "tid": self.watermark.key},
+            # "tid" as the foundation issue named it; "key" says the same for every kind.
+            else {"jdp_modified": self.watermark.modified.isoformat(sep=" "), "tid": self.watermark.key,
+                  "key": self.watermark.key},
             "newest_source": None if self.newest_source is None else self.newest_source.isoformat(sep=" "),
             "lag_seconds": self.lag_seconds,
             "last_run": None
@@ -62,6 +63,7 @@ class JobStatus:
 class OpenReject:
     job: str
     tid: int
+    key_text: str
     jdp_modified: datetime | None
     error: str
     first_seen: datetime
@@ -104,14 +106,16 @@ def lag(watermark: Position | None, newest: datetime | None) -> int | None:
 
 
 def job_status(job: JobConfig) -> JobStatus:
-    kind = KINDS[job.kind]
     target = target_engine(job.target_url)
     source = source_engine(job.source_url)
     try:
+        with database_errors("source", job.source_url):
+            table = SourceTable(source, job.table, job.source_columns, job.sellers)
+            newest = table.newest()
         with database_errors("target", job.target_url):
             tables = reflect(target, (WATERMARK, RUN, REJECT))
             with target.connect() as connection:
-                watermark = load_watermark(connection, tables[WATERMARK], job.name)
+                watermark = load_watermark(connection, tables[WATERMARK], job.name, text_key=table.text_key)
                 run = tables[RUN]
                 last = connection.execute(
                     sa.select(run).where(run.c.job == job.name).order_by(run.c.run_id.desc()).limit(1)
@@ -122,8 +126,6 @@ def job_status(job: JobConfig) -> JobStatus:
                     .select_from(reject)
                     .where(reject.c.job == job.name, reject.c.resolved_at.is_(None))
                 ).scalar_one()
-        with database_errors("source", job.source_url):
-            newest = SourceTable(source, job.table, kind.key_column, job.sellers).newest()
     finally:
         target.dispose()
         source.dispose()

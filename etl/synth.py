@@ -242,3 +242,129 @@ def synth_rows(count: int, *, seed: int = 0, start: datetime = datetime(2026, 11
         created = moment - timedelta(minutes=factory.rng.randrange(0, 600))
         trade = factory.trade(created)
         yield factory.row(trade, factory.status(), moment, moment)
+
+
+_REFUND_REASONS = ("七天无理由退换货", "尺码拍错/不喜欢/效果差", "商品与页面描述不符", "少件/漏发")
+
+
+@dataclass(frozen=True)
+class Refund:
+    """One refund of one line; `row()` renders the jdp_tb_refund push of a given version of it."""
+
+    refund_id: int
+    tid: int
+    oid: int
+    seller_nick: str
+    created: datetime
+    refund_fee: Decimal
+
+
+class RefundFactory:
+    """Refunds and their jdp_tb_refund rows; the same seed gives the same rows."""
+
+    def __init__(self, seed: int = 0, sellers: Sequence[str] = SELLERS) -> None:
+        self.trades = PushFactory(seed, sellers)
+        self.rng = self.trades.rng
+
+    def refund(self, created: datetime, tid: int | None = None, oid: int | None = None) -> Refund:
+        trade_id = tid if tid is not None else self.trades._id()
+        return Refund(self.trades._id(), trade_id, oid if oid is not None else trade_id,
+                      self.rng.choice(self.trades.sellers), created, Decimal(self.rng.randrange(100, 50000)) / 100)
+
+    def document(self, refund: Refund, status: str, modified: datetime, version: int | None = None) -> dict:
+        stamp = modified.strftime("%Y-%m-%d %H:%M:%S")
+        returns = status in ("WAIT_BUYER_RETURN_GOODS", "WAIT_SELLER_CONFIRM_GOODS")
+        body = {
+            "refund_id": str(refund.refund_id), "tid": refund.tid, "oid": refund.oid,
+            "seller_nick": refund.seller_nick, "buyer_nick": f"买家{refund.oid % 10**6}**",
+            "buyer_open_uid": f"AAG{refund.tid % 10**9}", "status": status, "order_status": "WAIT_BUYER_CONFIRM_GOODS",
+            "good_status": "BUYER_RETURNED_GOODS" if status == "WAIT_SELLER_CONFIRM_GOODS" else "BUYER_RECEIVED",
+            "has_good_return": returns, "refund_phase": self.rng.choice(("onsale", "aftersale")),
+            # taobao.refund.get stamps each version in milliseconds.
+            "refund_version": version if version is not None else int(modified.timestamp() * 1000),
+            "refund_fee": _money(refund.refund_fee), "total_fee": _money(refund.refund_fee * 2),
+            "payment": _money(refund.refund_fee * 2), "num": 1, "reason": self.rng.choice(_REFUND_REASONS),
+            "desc": self.rng.choice(("", "颜色不喜欢😅", "尺码偏小")), "title": self.rng.choice(_TITLES),
+            "price": _money(refund.refund_fee * 2), "created": refund.created.strftime("%Y-%m-%d %H:%M:%S"),
+            "modified": stamp, "cs_status": 1, "advance_status": 0, "split_taobao_fee": "0.00",
+            "split_seller_fee": "0.00", "outer_id": f"SP{refund.oid % 100000}",
+            **({"company_name": "中通快递", "sid": f"ZT{refund.refund_id % 10**12}"} if status == "WAIT_SELLER_CONFIRM_GOODS" else {}),
+        }
+        return {"refund_get_response": {"refund": body}}
+
+    def row(self, refund: Refund, status: str, modified: datetime, jdp_modified: datetime,
+            version: int | None = None) -> dict:
+        """A jdp_tb_refund row holding that push."""
+        response = orjson.dumps(self.document(refund, status, modified, version)).decode()
+        return {
+            "refund_id": refund.refund_id, "seller_nick": refund.seller_nick, "buyer_nick": f"买家{refund.oid % 10**6}**",
+            "status": status, "created": refund.created, "tid": refund.tid, "oid": refund.oid, "modified": modified,
+            "jdp_hashcode": hashlib.md5(response.encode()).hexdigest(), "jdp_response": response,
+            "jdp_created": jdp_modified, "jdp_modified": jdp_modified,
+        }
+
+
+def _through_a_double(value: int) -> int:
+    """An id as 1688's gateway prints its numbers: 2106089115686783163 -> 2106089115686783000."""
+    return int(Decimal(repr(float(value))))
+
+
+def _stamp_1688(moment: datetime) -> str:
+    """1688's compact time: 20240402142658000+0800."""
+    return moment.strftime("%Y%m%d%H%M%S") + "000+0800"
+
+
+class AlibabaOrderFactory:
+    """1688 orders shaped after shared/seeds/003, as rows of a lander's `alibaba_order_landing`."""
+
+    def __init__(self, seed: int = 0, sellers: Sequence[str] = ("kingdo", "义乌小商品源头厂")) -> None:
+        self.trades = PushFactory(seed, sellers)
+        self.rng = self.trades.rng
+
+    def order(self, created: datetime) -> Trade:
+        return self.trades.trade(created)
+
+    def document(self, order: Trade, status: str, modified: datetime, lines: Sequence[dict] | None = None) -> dict:
+        lines = order.lines if lines is None else lines
+        items, total = [], Decimal(0)
+        for line in lines:
+            amount = line["price"] * line["num"] - line["discount"]
+            total += amount
+            items.append({
+                "productID": line["num_iid"], "type": "common", "price": f"{line['price']}",
+                # As the gateway prints them: the numeric ids through a double, wrong in the last digits.
+                "tbId": _through_a_double(line["oid"]), "subItemID": _through_a_double(line["oid"]), "subItemIDString": str(line["oid"]),
+                "skuInfos": [{"name": "颜色", "value": "卡其色"}, {"name": "尺码", "value": "L"}],
+                "itemDiscountFee": f"{line['discount']}", "unit": "件", "name": line["title"], "status": status,
+                "gmtModified": _stamp_1688(modified), "actualPaidFee": int(amount * 100), "itemAmount": f"{amount}",
+                "quantity": line["num"], "gmtCreate": _stamp_1688(order.created),
+                "productCargoNumber": line["outer_iid"], "cargoNumber": line["outer_sku_id"], "skuID": int(line["sku_id"]),
+            })
+        shipped = status in ("waitbuyerreceive", "confirm_goods", "success")
+        logistics = {
+            "address": order.receiver["receiver_address"], "area": order.receiver["receiver_district"],
+            "city": order.receiver["receiver_city"], "contactPerson": "林*", "mobile": "189****2201",
+            "province": order.receiver["receiver_state"], "zip": "000000", "town": "凤凰街道",
+        }
+        if shipped:
+            logistics["logisticsItems"] = [{
+                "deliveredTime": _stamp_1688(modified - timedelta(hours=1)), "logisticsBillNo": f"3610{order.tid % 10**10}",
+                "logisticsCompanyName": "万家物流", "status": "alreadysend",
+                "subItemIds": ",".join(str(line["oid"]) for line in lines), "type": "0",
+            }]
+        base = {
+            "businessType": "cn", "createTime": _stamp_1688(order.created), "id": _through_a_double(order.tid),
+            "modifyTime": _stamp_1688(modified), "shippingFee": "0", "status": status, "totalAmount": f"{total}",
+            "discount": "0", "tradeType": "50060", "idOfStr": str(order.tid), "buyerLoginId": order.buyer_nick,
+            "sellerLoginId": order.seller_nick, "sumProductPayment": f"{sum(l['price'] * l['num'] for l in lines)}",
+            "flowTemplateCode": "assureTrade", "tradeTypeCode": "assureTrade", "buyerOpenUid": f"BBB{order.tid % 10**9}",
+            "payTime": _stamp_1688(order.created + timedelta(minutes=2)),
+        }
+        return {"code": 0, "message": "ok", "data": [{"nativeLogistics": logistics, "productItems": items,
+                                                      "baseInfo": base}], "trace_id": ""}
+
+    def row(self, order: Trade, status: str, modified: datetime, landed_at: datetime,
+            lines: Sequence[dict] | None = None) -> dict:
+        """An alibaba_order_landing row holding that order."""
+        body = orjson.dumps(self.document(order, status, modified, lines)).decode()
+        return {"order_id": str(order.tid), "seller_nick": order.seller_nick, "landed_at": landed_at, "body": body}

@@ -1,5 +1,8 @@
 """The watermark: the (jdp_modified, key) pair of the last source row committed for a job.
 
+The pair is stored as etl_watermark (jdp_modified, tid) for the integer keys of Jushita's
+tables, and (jdp_modified, key_text) with tid 0 for a text key column (a 1688 landing table).
+
 Ordering on the pair, never on the time alone, is what keeps the tens of thousands of
 rows that share one second in a sale peak from being lost at a batch boundary.
 """
@@ -20,11 +23,11 @@ class Position:
     """A point in keyset order. `key=None` stands before every key of that second."""
 
     modified: datetime
-    key: int | None = None
+    key: int | str | None = None
 
-    def _order(self) -> tuple[datetime, int]:
-        # Keys are positive ids, so -1 sorts before all of them.
-        return (self.modified, -1 if self.key is None else self.key)
+    def _order(self) -> tuple:
+        # The keys of one job are all ints or all strs (a text key column); None sorts before both.
+        return (self.modified, self.key is not None, 0 if self.key is None else self.key)
 
     def __lt__(self, other: Position) -> bool:
         return self._order() < other._order()
@@ -71,18 +74,23 @@ def committed_by_all(committed: Sequence[Position | None], finished: Sequence[bo
     return max(reached) if reached else None
 
 
-def load_watermark(connection: sa.Connection, table: sa.Table, job: str) -> Position | None:
+def load_watermark(connection: sa.Connection, table: sa.Table, job: str, *, text_key: bool = False) -> Position | None:
+    """The job's watermark; `text_key`: the source's key column is text, kept in key_text."""
     row = connection.execute(
-        sa.select(table.c.jdp_modified, table.c.tid).where(table.c.job == job)
+        sa.select(table.c.jdp_modified, table.c.tid, table.c.key_text).where(table.c.job == job)
     ).first()
-    return Position(row.jdp_modified, row.tid) if row else None
+    if row is None:
+        return None
+    return Position(row.jdp_modified, row.key_text if text_key else row.tid)
 
 
 def save_watermark(connection: sa.Connection, table: sa.Table, job: str, position: Position, now: datetime) -> None:
     if position.key is None:
         raise ValueError("a watermark is the position of a row read, with its key")
+    text = isinstance(position.key, str)
     upsert(
         connection,
         table,
-        [{"job": job, "jdp_modified": position.modified, "tid": position.key, "updated_at": now}],
+        [{"job": job, "jdp_modified": position.modified, "tid": 0 if text else position.key,
+          "key_text": position.key if text else None, "updated_at": now}],
     )

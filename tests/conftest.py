@@ -80,13 +80,13 @@ class Databases:
                      for name, settings in jobs.items()}
         }
         path = folder / "jobs.yaml"
-        path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+        path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return path
 
-    def push(self, rows: Sequence[dict]) -> None:
-        """Insert or replace source rows, as Jushita updates jdp_tb_trade in place."""
+    def push(self, rows: Sequence[dict], table: str = "jdp_tb_trade") -> None:
+        """Insert or replace source rows, as Jushita updates its push tables in place."""
         engine = source_engine(sa.make_url(self.source_url))
-        table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
+        table = reflect(engine, [table], role="source")[table]
         with engine.begin() as connection:
             upsert(connection, table, list(rows))
         engine.dispose()

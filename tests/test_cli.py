@@ -17,7 +17,7 @@ from support import assert_equals_clean_run, etl, spawn, wait_for_watermark
 
 from etl.cli import main
 from etl.lock import lock_name
-from etl.synth import PushFactory, synth_rows
+from etl.synth import AlibabaOrderFactory, PushFactory, RefundFactory, synth_rows
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 
@@ -42,6 +42,34 @@ def test_run_then_status_and_retranslate(dbs, tmp_path):
     assert code == 0 and out.splitlines()[0].split()[:2] == ["job", "watermark"]
     code, out, _ = etl("--config", config, "retranslate", "tb", "--since", "2026-11-11", "--until", "2026-11-12")
     assert code == 0 and "retranslate" in out and "read 40" in out
+
+
+def test_one_jobs_yaml_runs_jobs_of_every_kind(dbs, tmp_path):
+    trades, refunds, orders = PushFactory(seed=31), RefundFactory(seed=32), AlibabaOrderFactory(seed=33)
+    trade = trades.trade(T0)
+    dbs.push([trades.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0)])
+    refund = refunds.refund(T0, tid=trade.tid, oid=trade.lines[0]["oid"])
+    dbs.push([refunds.row(refund, "WAIT_SELLER_AGREE", T0, T0)], "jdp_tb_refund")
+    order = orders.order(T0)
+    dbs.push([orders.row(order, "waitsellersend", T0, T0), {"order_id": "A-17", "seller_nick": None, "landed_at": T0, "body": "{}"}],
+             "alibaba_order_landing")
+    config = str(dbs.config_file(tmp_path, {
+        "trades": {},
+        "refunds": {"kind": "tb_refund"},
+        "wholesale": {"kind": "alibaba_order", "table": "alibaba_order_landing", "key_column": "order_id",
+                      "modified_column": "landed_at", "json_column": "body"},
+    }))
+    code, out, err = etl("--config", config, "run")
+    assert (code, err) == (0, "")
+    assert [line.split(":")[0] for line in out.splitlines()] == ["trades", "refunds", "wholesale"]
+    assert dbs.query("SELECT tid, platform FROM oms_trade ORDER BY platform") == [(order.tid, "1688"),
+                                                                                  (trade.tid, "taobao")]
+    assert dbs.query("SELECT refund_id, oid FROM oms_refund") == [(refund.refund_id, trade.lines[0]["oid"])]
+    code, out, _ = etl("--config", config, "status", "--json")
+    assert code == 0 and [status["job"] for status in orjson.loads(out)] == ["trades", "refunds", "wholesale"]
+    assert orjson.loads(out)[2]["watermark"]["key"] == "A-17"
+    code, out, _ = etl("--config", config, "rejects", "wholesale")
+    assert code == 0 and "A-17" in out and "is not a numeric id" in out
 
 
 def test_run_without_init_says_to_run_init(dbs, tmp_path):

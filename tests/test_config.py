@@ -42,6 +42,26 @@ def test_a_minimal_job_gets_the_defaults():
                                                                                True, None)
 
 
+@pytest.mark.parametrize(
+    "kind, source",
+    [
+        ("tb_trade", ("jdp_tb_trade", "tid", "jdp_modified", "jdp_response")),
+        ("tb_refund", ("jdp_tb_refund", "refund_id", "jdp_modified", "jdp_response")),
+        ("alibaba_order", ("landing", "order_id", "jdp_modified", "jdp_response")),
+    ],
+)
+def test_each_kind_has_its_source_defaults(kind, source):
+    settings = job_settings(kind=kind, **({"table": "landing"} if kind == "alibaba_order" else {}))
+    job = parse_job(**settings)
+    assert (job.table, *job.source_columns) == source
+
+
+def test_a_job_names_its_own_source_columns():
+    job = parse_job(**job_settings(table="my_trades", key_column="trade_id", modified_column="landed_at",
+                                   json_column="body"))
+    assert (job.table, *job.source_columns) == ("my_trades", "trade_id", "landed_at", "body")
+
+
 def test_jobs_keep_file_order():
     jobs = {name: job_settings() for name in ("zeta", "alpha", "mid")}
     assert [job.name for job in parse_config({"jobs": jobs}, "jobs.yaml", NO_ENV).jobs] == ["zeta", "alpha", "mid"]
@@ -127,6 +147,10 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell():
         (job_settings(workers=0), "workers", "greater than or equal to 1"),
         (job_settings(workers=True), "workers", "boolean"),
         (job_settings(load_data="sometimes"), "load_data", "valid boolean"),
+        (job_settings(kind="alibaba_order"), "table", "is required"),
+        (job_settings(key_column="tid`; drop"), "key_column", "plain column name"),
+        (job_settings(json_column=""), "json_column", "plain column name"),
+        (job_settings(kind=["tb_trade"]), "kind", "valid string"),
     ],
     ids=[
         "unknown-key",
@@ -149,6 +173,10 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell():
         "workers-zero",
         "workers-bool",
         "load-data-text",
+        "alibaba-without-table",
+        "key-column-injection",
+        "json-column-empty",
+        "kind-not-text",
     ],
 )
 def test_a_bad_job_setting_names_the_job_and_the_key(settings, key, fragment):

@@ -477,7 +477,7 @@ REJECTS = {
         {"error_response": {"code": 27, "msg": "Invalid session", "sub_code": "invalid-sessionkey"}},
         "TOP error response (code=27 msg=Invalid session sub_code=invalid-sessionkey)",
     ),
-    "missing-envelope": ({"trades_sold_get_response": {}}, "no trade_fullinfo_get_response.trade object"),
+    "missing-envelope": ({"trades_sold_get_response": {}}, "not a trade: expected trade_fullinfo_get_response.trade"),
     "envelope-without-trade": ({"trade_fullinfo_get_response": {}}, "no trade_fullinfo_get_response.trade object"),
     "empty-trade": ({"trade_fullinfo_get_response": {"trade": {}}}, "no trade_fullinfo_get_response.trade object"),
     "trade-is-a-list": ({"trade_fullinfo_get_response": {"trade": [1]}}, "no trade_fullinfo_get_response.trade"),
@@ -665,6 +665,7 @@ GOLDEN_TABLES = {
     "oms_trade": [
         {
             "tid": 4012345678901234567,
+            "platform": "taobao",
             "seller_nick": "麦包包",
             "buyer_nick": "碎**",
             "buyer_open_uid": "AAGq5d-EAAeG3JedwSFpZMe1",
@@ -709,6 +710,7 @@ GOLDEN_TABLES = {
             "oid": 4012345678902234567,
             "tid": 4012345678901234567,
             "seq": 0,
+            "platform": "taobao",
             "num_iid": 652158896123,
             "sku_id": 4876512398765,
             "outer_iid": "12345",
@@ -736,6 +738,7 @@ GOLDEN_TABLES = {
             "oid": 4012345678903234567,
             "tid": 4012345678901234567,
             "seq": 1,
+            "platform": "taobao",
             "num_iid": 652158896124,
             "sku_id": None,
             "outer_iid": None,

@@ -8,7 +8,7 @@ import pytest
 
 from etl.errors import RejectBudgetExceeded
 from etl.pipeline import retranslate_job, run_job
-from etl.synth import PushFactory
+from etl.synth import AlibabaOrderFactory, PushFactory
 from etl.watermark import Position, committed_by_all
 from tests.support import OMS_TABLES
 
@@ -77,3 +77,22 @@ def test_a_worker_over_the_reject_budget_stops_the_run_behind_the_bad_push(mysql
     result = run_job(mysql_dbs.job(workers=2, batch_size=5))
     assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(59,)]
     assert result.watermark == Position(rows[-1]["jdp_modified"], rows[-1]["tid"])
+
+
+def test_workers_split_a_text_keyed_landing_table_and_write_what_one_process_writes(dbs):
+    factory = AlibabaOrderFactory(seed=23)
+    orders = [factory.order(T0) for _ in range(60)]
+    rows = [factory.row(order, "waitsellersend", T0, T0 + timedelta(seconds=index // 20))
+            for index, order in enumerate(orders)]
+    rows[5] = {**rows[5], "order_id": "not-an-id"}  # a lander's mistake: rejected by its text key
+    dbs.push(rows, "alibaba_order_landing")
+    landing = {"kind": "alibaba_order", "table": "alibaba_order_landing", "key_column": "order_id",
+               "modified_column": "landed_at", "json_column": "body", "batch_size": 7}
+    single = dbs.other()
+    result = run_job(dbs.job(workers=3, **landing))
+    run_job(single.job(**landing))
+    assert result.counts.rows_read == 60
+    assert _snapshot(dbs) == _snapshot(single)
+    # The last row in (landed_at, order_id) order, the order_id compared as text.
+    assert dbs.select("etl_watermark", "tid, key_text") == [(0, max(row["order_id"] for row in rows[40:]))]
+    assert dbs.query("SELECT tid, key_text FROM etl_reject WHERE resolved_at IS NULL") == [(0, "not-an-id")]

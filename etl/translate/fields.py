@@ -16,6 +16,7 @@ _BIGINT_MAX = 2**63 - 1
 # Money columns are DECIMAL(15,2): 13 integer digits.
 _MONEY_LIMIT = Decimal("1e13")
 _ZERO_DATETIMES = frozenset({"0000-00-00 00:00:00", "0000-00-00"})
+_FLAG_TEXT = {"true": True, "false": False, "1": True, "0": False}
 # ASCII only: str.isdigit() also admits "²" and Arabic-Indic digits.
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
@@ -29,7 +30,7 @@ class FieldError(ValueError):
 Path = str | tuple[str, str]
 
 
-def _where(path: Path, value: object) -> str:
+def where(path: Path, value: object) -> str:
     if isinstance(path, tuple):
         path = ".".join(path)
     shown = repr(value)
@@ -43,23 +44,23 @@ def parse_id(value: object, path: Path) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise FieldError(f"{_where(path, value)} is a boolean, not an id")
+        raise FieldError(f"{where(path, value)} is a boolean, not an id")
     if isinstance(value, int):
         number = value
     elif isinstance(value, str):
         text = value.strip()
         if not text.isdigit() or not text.isascii():
-            raise FieldError(f"{_where(path, value)} is not a numeric id")
+            raise FieldError(f"{where(path, value)} is not a numeric id")
         number = int(text)
     elif isinstance(value, float):
         raise FieldError(
-            f"{_where(path, value)} is a floating-point number: the id lost precision upstream "
+            f"{where(path, value)} is a floating-point number: the id lost precision upstream "
             "(send it as a string or an integer)"
         )
     else:
-        raise FieldError(f"{_where(path, value)} is a {type(value).__name__}, not an id")
+        raise FieldError(f"{where(path, value)} is a {type(value).__name__}, not an id")
     if not 0 < number <= _BIGINT_MAX:
-        raise FieldError(f"{_where(path, value)} is outside the range of a BIGINT id")
+        raise FieldError(f"{where(path, value)} is outside the range of a BIGINT id")
     return number
 
 
@@ -68,7 +69,7 @@ def parse_money(value: object, path: Path) -> Decimal | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise FieldError(f"{_where(path, value)} is a boolean, not an amount")
+        raise FieldError(f"{where(path, value)} is a boolean, not an amount")
     try:
         if isinstance(value, str):
             amount = Decimal(value.strip())
@@ -78,11 +79,11 @@ def parse_money(value: object, path: Path) -> Decimal | None:
             # repr() is the shortest string that round-trips: 200.07 -> "200.07".
             amount = Decimal(repr(value))
         else:
-            raise FieldError(f"{_where(path, value)} is a {type(value).__name__}, not an amount")
+            raise FieldError(f"{where(path, value)} is a {type(value).__name__}, not an amount")
     except InvalidOperation:
-        raise FieldError(f"{_where(path, value)} is not an amount") from None
+        raise FieldError(f"{where(path, value)} is not an amount") from None
     if not amount.is_finite() or abs(amount) >= _MONEY_LIMIT:
-        raise FieldError(f"{_where(path, value)} is not an amount a DECIMAL(15,2) column can hold")
+        raise FieldError(f"{where(path, value)} is not an amount a DECIMAL(15,2) column can hold")
     return amount
 
 
@@ -91,7 +92,7 @@ def parse_int(value: object, path: Path) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise FieldError(f"{_where(path, value)} is a boolean, not a whole number")
+        raise FieldError(f"{where(path, value)} is a boolean, not a whole number")
     if isinstance(value, int):
         number = value
     elif isinstance(value, float) and value.is_integer():
@@ -99,9 +100,9 @@ def parse_int(value: object, path: Path) -> int | None:
     elif isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
         number = int(value.strip())
     else:
-        raise FieldError(f"{_where(path, value)} is not a whole number")
+        raise FieldError(f"{where(path, value)} is not a whole number")
     if abs(number) > 2**31 - 1:
-        raise FieldError(f"{_where(path, value)} is too large for an INT column")
+        raise FieldError(f"{where(path, value)} is too large for an INT column")
     return number
 
 
@@ -110,17 +111,37 @@ def parse_datetime(value: object, path: Path) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise FieldError(f"{_where(path, value)} is not a datetime string")
+        raise FieldError(f"{where(path, value)} is not a datetime string")
     text = value.strip()
     if text in _ZERO_DATETIMES:
         return None
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise FieldError(f"{_where(path, value)} is not a datetime (yyyy-MM-dd HH:mm:ss)") from None
+        raise FieldError(f"{where(path, value)} is not a datetime (yyyy-MM-dd HH:mm:ss)") from None
     if parsed.tzinfo is not None:
-        raise FieldError(f"{_where(path, value)} carries a time zone; pushes are naive Asia/Shanghai time")
+        raise FieldError(f"{where(path, value)} carries a time zone; pushes are naive Asia/Shanghai time")
     return parsed
+
+
+def enum_code(value: str | None) -> str | None:
+    """The enum code of a status: the API's own samples annotate it, as in "SUCCESS(退款成功)"."""
+    if value is None:
+        return None
+    return value.split("(", 1)[0].strip()
+
+
+def parse_bool(value: object, path: Path) -> bool | None:
+    """A flag: JSON true/false, or the strings and numbers gateways turn them into."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1) and not isinstance(value, float):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _FLAG_TEXT:
+        return _FLAG_TEXT[value.strip().lower()]
+    raise FieldError(f"{where(path, value)} is not true or false")
 
 
 def parse_text(value: object, path: Path) -> str | None:
@@ -135,4 +156,4 @@ def parse_text(value: object, path: Path) -> str | None:
         return str(value)
     if isinstance(value, float):
         return repr(value)
-    raise FieldError(f"{_where(path, value)} is a {type(value).__name__}, not text")
+    raise FieldError(f"{where(path, value)} is a {type(value).__name__}, not text")

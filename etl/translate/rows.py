@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,20 @@ class Rows:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a kind's documents are pushed: a table with a key, a modified time and a JSON column.
+
+    A job may name its own (a landing table); these are the defaults. `table` None: the kind
+    has no standard table, and every job of it names one.
+    """
+
+    table: str | None
+    key: str
+    modified: str = "jdp_modified"
+    json: str = "jdp_response"
+
+
+@dataclass(frozen=True)
 class Kind:
     """How the engine writes one kind of document; the engine itself knows no kind.
 
@@ -33,7 +47,12 @@ class Kind:
 
     name: str
     translate: Callable[[Any], Rows]
+    source: Source
     parent: str
     key_column: str
     children: tuple[str, ...]
     version: tuple[str, ...]
+    # Called in the batch's transaction with the rows that won, after they are written, for what
+    # one kind's rows mean for another's (a refund holds a line); `uses` are the tables it needs.
+    after_write: Callable[[Any, Mapping[str, Any], Sequence[Rows]], None] | None = None
+    uses: tuple[str, ...] = ()

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from etl.translate.envelope import unwrap
 from etl.translate.fields import (
+    enum_code,
     FieldError,
     parse_datetime,
     parse_id,
@@ -45,14 +47,9 @@ REFUND_STATUS = {
 }
 UNKNOWN = "UNKNOWN"
 
-_ENVELOPE = "trade_fullinfo_get_response"
-
-
-def _code(value: str | None) -> str | None:
-    """The enum code of a status: the API's own samples annotate it, as in "SUCCESS(退款成功)"."""
-    if value is None:
-        return None
-    return value.split("(", 1)[0].strip()
+PLATFORM = "taobao"
+# Jushita's push keeps taobao.trade.fullinfo.get's envelope; taobao.open.trade.get has its own.
+_ENVELOPES = (("trade_fullinfo_get_response", "trade"), ("open_trade_get_response", "trade"))
 
 
 def _lookup(table: Mapping[str, str], value: str | None) -> str | None:
@@ -60,14 +57,14 @@ def _lookup(table: Mapping[str, str], value: str | None) -> str | None:
         return None
     found = table.get(value)
     if found is None and "(" in value:
-        found = table.get(_code(value) or "")
+        found = table.get(enum_code(value) or "")
     return found
 
 
 def map_trade_status(status: str | None, step_trade_status: str | None) -> str:
     """oms_status of a trade (or of a line without a refund in progress)."""
     mapped = _lookup(TRADE_STATUS, status) or UNKNOWN
-    if mapped == "UNPAID" and _code(step_trade_status) == DEPOSIT_PAID_STEP:
+    if mapped == "UNPAID" and enum_code(step_trade_status) == DEPOSIT_PAID_STEP:
         return "DEPOSIT_PAID"
     return mapped
 
@@ -97,22 +94,6 @@ def _list(container: Any, inner: str, path: str) -> list[Mapping[str, Any]]:
     return items
 
 
-def _trade_of(document: Any) -> Mapping[str, Any]:
-    if not isinstance(document, Mapping):
-        raise TranslateError(f"the push is a JSON {type(document).__name__}, not an object")
-    error = document.get("error_response")
-    if error is not None:
-        detail = error if not isinstance(error, Mapping) else " ".join(
-            f"{key}={error[key]}" for key in ("code", "msg", "sub_code", "sub_msg") if error.get(key) is not None
-        )
-        raise TranslateError(f"the push is a TOP error response ({detail}), not a trade")
-    envelope = document.get(_ENVELOPE)
-    trade = envelope.get("trade") if isinstance(envelope, Mapping) else None
-    if not isinstance(trade, Mapping) or not trade:
-        raise TranslateError(f"the push has no {_ENVELOPE}.trade object")
-    return trade
-
-
 def _text(source: Mapping[str, Any], name: str, prefix: str) -> str | None:
     value = source.get(name)
     if value is None or type(value) is str:
@@ -139,6 +120,7 @@ def _trade_row(trade: Mapping[str, Any], tid: int) -> dict[str, Any]:
         city = district
     return {
         "tid": tid,
+        "platform": PLATFORM,
         "seller_nick": _text(trade, "seller_nick", p),
         "buyer_nick": _text(trade, "buyer_nick", p),
         "buyer_open_uid": _text(trade, "buyer_open_uid", p),
@@ -190,6 +172,7 @@ def _order_row(order: Mapping[str, Any], tid: int, seq: int, step_trade_status: 
         "oid": oid,
         "tid": tid,
         "seq": seq,
+        "platform": PLATFORM,
         "num_iid": parse_id(order.get("num_iid"), (p, "num_iid")),
         "sku_id": parse_id(order.get("sku_id"), (p, "sku_id")),
         "outer_iid": _text(order, "outer_iid", p),
@@ -233,7 +216,7 @@ def _promotion_row(detail: Mapping[str, Any], tid: int, seq: int) -> dict[str, A
 
 def translate_trade(document: Any) -> Rows:
     """The rows of one push, or `TranslateError` saying why it cannot be translated."""
-    trade = _trade_of(document)
+    trade = unwrap(document, _ENVELOPES, "tid", "trade")
     try:
         tid = _id_of(trade, "tid", "trade")
         if tid is None:
