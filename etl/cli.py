@@ -270,13 +270,17 @@ def rejects(context: click.Context, jobs: tuple[str, ...], retry: bool, limit: i
 def demo(folder: Path, pushes: int) -> None:
     """Run the job end to end on SQLite files in DIR: no server needed."""
     report = run_demo(folder, pushes)
-    click.echo(f"Built {report.folder}/jdp.db: a jdp_tb_trade push table with {pushes + 2} pushes (2 of them broken).")
-    click.echo(f"Wrote {report.config} and created the OMS tables in {report.folder}/oms.db.")
-    first, second = report.runs
-    click.echo(f"First run:  {_describe_run(first)}")
-    click.echo("The platform shipped a tenth of the trades and dropped a line from one; second run:")
-    click.echo(f"            {_describe_run(second)}")
+    click.echo(f"Built {report.folder}/jdp.db: a jdp_tb_trade push table with {pushes + 2} pushes (2 of them broken)")
+    click.echo(f"  and a jdp_tb_refund table with {report.refunds} refunds waiting for the seller.")
+    click.echo(f"Wrote {report.config} (jobs demo and demo_refunds) and created the OMS tables in {report.folder}/oms.db.")
+    trades, refunds, later_trades, later_refunds = report.runs
+    click.echo(f"First runs:  {_describe_run(trades)}")
+    click.echo(f"             {_describe_run(refunds)}")
+    click.echo("The platform shipped a tenth of the trades and dropped a line from one; half the refunds succeeded:")
+    click.echo(f"             {_describe_run(later_trades)}")
+    click.echo(f"             {_describe_run(later_refunds)}")
     click.echo("OMS tables: " + ", ".join(f"{name} {count}" for name, count in report.table_counts.items()))
-    for line in _status_lines([report.status]):
+    click.echo(f"Lines on hold for a refund in progress (oms_order.oms_status REFUNDING): {report.lines_on_hold}")
+    for line in _status_lines(list(report.statuses)):
         click.echo("  " + line)
     click.echo(f"Next: etl --config {report.config} status | rejects are in etl_reject, with their reasons.")

@@ -1,9 +1,10 @@
 """`etl demo`: the whole job on SQLite files, no server needed.
 
-Builds a push table with a few thousand synthetic pushes (and two broken ones),
-writes a jobs.yaml for it, creates the OMS tables, runs the job, then lets the
-"platform" ship a tenth of the trades, drop a line from one and fix a broken push,
-and runs again: what a seller's cron sees on its first two runs.
+Builds a push table with a few thousand synthetic pushes (and two broken ones) and a
+refund table with refunds of some of their lines, writes a jobs.yaml for both, creates
+the OMS tables, runs the jobs, then lets the "platform" ship a tenth of the trades, drop a
+line from one and settle the refunds, and runs again: what a seller's cron sees on its
+first two runs.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from etl.database import reflect, source_engine, target_engine, upsert
 from etl.pipeline import RunResult, run_job
 from etl.schema import apply_sql, init_target, sql_file
 from etl.status import JobStatus, job_status
-from etl.synth import PushFactory
+from etl.synth import PushFactory, RefundFactory
 
 JOB = "demo"
+REFUND_JOB = "demo_refunds"
 _START = datetime(2026, 11, 11, 0, 0, 0)
 
 
@@ -31,7 +33,9 @@ class DemoReport:
     config: Path
     runs: tuple[RunResult, ...]
     table_counts: dict[str, int]
-    status: JobStatus
+    statuses: tuple[JobStatus, ...]
+    refunds: int
+    lines_on_hold: int
 
 
 def write_demo_config(folder: Path) -> Path:
@@ -43,7 +47,11 @@ def write_demo_config(folder: Path) -> Path:
         f"    source: sqlite:///{(folder / 'jdp.db').resolve()}\n"
         f"    target: sqlite:///{(folder / 'oms.db').resolve()}\n"
         "    batch_size: 500\n"
-        "    lookback_seconds: 300\n",
+        "    lookback_seconds: 300\n"
+        f"  {REFUND_JOB}:\n"
+        "    kind: tb_refund\n"
+        f"    source: sqlite:///{(folder / 'jdp.db').resolve()}\n"
+        f"    target: sqlite:///{(folder / 'oms.db').resolve()}\n",
         encoding="utf-8",
     )
     return path
@@ -75,18 +83,38 @@ def _build_source(job: JobConfig, pushes: int, seed: int) -> tuple[PushFactory, 
     return factory, trades
 
 
-def _platform_updates(job: JobConfig, factory: PushFactory, trades: list) -> None:
-    """A tenth of the trades ship, one loses a line, and nothing else changes."""
+def _write_source(job: JobConfig, name: str, rows: list[dict]) -> None:
     engine = source_engine(job.source_url)
-    table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
+    table = reflect(engine, [name], role="source")[name]
+    with engine.begin() as connection:
+        upsert(connection, table, rows)
+    engine.dispose()
+
+
+def _refunds(job: JobConfig, trades: list, seed: int) -> tuple[RefundFactory, list]:
+    """Buyers ask for a refund of one line in about one paid trade of thirty, after they paid."""
+    factory = RefundFactory(seed)
+    refunds = []
+    for trade, moment in trades[3::30]:
+        refund = factory.refund(moment, tid=trade.tid, oid=trade.lines[0]["oid"])
+        refunds.append((refund, moment + timedelta(minutes=1)))
+    _write_source(job, "jdp_tb_refund",
+                  [factory.row(refund, "WAIT_SELLER_AGREE", moment, moment) for refund, moment in refunds])
+    return factory, refunds
+
+
+def _platform_updates(job: JobConfig, factory: PushFactory, trades: list, refund_factory: RefundFactory,
+                      refunds: list) -> None:
+    """A tenth of the trades ship, one loses a line, the seller settles the refunds; nothing else changes."""
     later = trades[-1][1] + timedelta(minutes=5)
     rows = []
     for index, (trade, _) in enumerate(trades[::10]):
         lines = trade.lines[:-1] if len(trade.lines) > 1 and index == 0 else None
         rows.append(factory.row(trade, "WAIT_BUYER_CONFIRM_GOODS", later, later + timedelta(seconds=index % 7), lines))
-    with engine.begin() as connection:
-        upsert(connection, table, rows)
-    engine.dispose()
+    _write_source(job, "jdp_tb_trade", rows)
+    # Half are agreed and refunded, the rest are still waiting for the seller.
+    settled = [refund_factory.row(refund, "SUCCESS", later, later) for refund, _ in refunds[::2]]
+    _write_source(job, "jdp_tb_refund", settled)
 
 
 def run_demo(folder: Path, pushes: int = 3000, seed: int = 20261111) -> DemoReport:
@@ -95,19 +123,25 @@ def run_demo(folder: Path, pushes: int = 3000, seed: int = 20261111) -> DemoRepo
         for leftover in folder.glob(f"{name}*"):
             leftover.unlink()
     config = write_demo_config(folder)
-    job = load_config(config).job(JOB)
+    loaded = load_config(config)
+    job, refund_job = loaded.job(JOB), loaded.job(REFUND_JOB)
     factory, trades = _build_source(job, pushes, seed)
+    refund_factory, refunds = _refunds(job, trades, seed)
     engine = target_engine(job.target_url, create=True)
     init_target(engine)
     engine.dispose()
-    first = run_job(job)
-    _platform_updates(job, factory, trades)
-    second = run_job(job)
+    first = run_job(job), run_job(refund_job)
+    _platform_updates(job, factory, trades, refund_factory, refunds)
+    second = run_job(job), run_job(refund_job)
     engine = target_engine(job.target_url)
     with engine.connect() as connection:
         counts = {
             name: connection.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
-            for name in ("oms_trade", "oms_order", "oms_promotion", "etl_reject")
+            for name in ("oms_trade", "oms_order", "oms_promotion", "oms_refund", "etl_reject")
         }
+        on_hold = connection.execute(
+            sa.text("SELECT COUNT(*) FROM oms_order WHERE oms_status = 'REFUNDING'")
+        ).scalar_one()
     engine.dispose()
-    return DemoReport(folder, config, (first, second), counts, job_status(job))
+    return DemoReport(folder, config, (*first, *second), counts, (job_status(job), job_status(refund_job)),
+                      len(refunds), on_hold)
