@@ -12,22 +12,28 @@ import functools
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
+from tqdm import tqdm
 
 from etl.config import Config, JobConfig, load_config
 from etl.database import database_errors, masked, target_engine
+from etl import logs
 from etl.demo import run_demo
-from etl.errors import EtlError, Interrupted
+from etl.metrics import write_metrics
+from etl.errors import EtlError, Interrupted, JobBusy
 from etl.stopping import request_stop
 from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
+from etl.runs import RunCounts
 from etl.schema import init_target
 from etl.status import JobStatus, job_status, open_rejects
+from etl.verify import verify_job
 
 log = logging.getLogger("etl")
 
@@ -44,9 +50,19 @@ def _worst(codes: Sequence[int]) -> int:
     return min(failed, key=lambda code: _SEVERITY.index(code) if code in _SEVERITY else len(_SEVERITY))
 
 
+def _json_mode() -> bool:
+    context = click.get_current_context(silent=True)
+    return bool(context and context.obj and context.obj.get("log_format") == "json")
+
+
 def _fail(message: str, code: int) -> None:
-    click.echo(f"etl: {message}", err=True)
+    if _json_mode():
+        click.echo(logs.event(event="error", outcome="failed", exit_code=code, message=message), err=True)
+    else:
+        click.echo(f"etl: {message}", err=True)
     sys.exit(code)
+
+
 
 
 def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -73,6 +89,75 @@ def _terminate(_signal: int, _frame: Any) -> None:
 
 def _config(context: click.Context) -> Config:
     return load_config(context.obj["config"])
+
+
+def _run_event(result: RunResult) -> str:
+    window, watermark, counts = result.window, result.watermark, result.counts
+    return logs.event(
+        event=result.mode, job=result.job, run_id=result.run_id, outcome="ok",
+        window=None if window is None else {
+            "from": None if window.start is None else window.start.modified,
+            "from_key": None if window.start is None else window.start.key,
+            "to": window.end, "to_inclusive": window.end_inclusive,
+        },
+        rows_read=counts.rows_read, trades_written=counts.trades_written, rejects=counts.rejects,
+        warnings=counts.warnings, seconds=round(result.seconds, 3),
+        watermark=None if watermark is None else {"jdp_modified": watermark.modified, "key": watermark.key},
+    )
+
+
+def _report(context: click.Context, result: RunResult) -> None:
+    """The one summary line of a run (none with -q): text, or a JSON event."""
+    if context.obj["quiet"]:
+        return
+    click.echo(_run_event(result) if context.obj["log_format"] == "json" else _describe_run(result))
+
+
+def _report_failure(context: click.Context, job: JobConfig, error: EtlError) -> None:
+    # -q keeps a busy job quiet: cron mails what prints, and the next tick runs it.
+    if context.obj["quiet"] and error.exit_code == JobBusy.exit_code:
+        return
+    if context.obj["log_format"] == "json":
+        outcome = "busy" if error.exit_code == JobBusy.exit_code else "failed"
+        click.echo(logs.event(event="run", job=job.name, outcome=outcome, exit_code=error.exit_code, message=str(error)),
+                   err=True)
+    else:
+        click.echo(f"etl: job {job.name!r}: {error}", err=True)
+
+
+class _Bar:
+    """A progress bar per job on a terminal: rows done of the window, rate, ETA and rejects."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def start(self, job: str, total: int) -> None:
+        self.close()
+        self.bar = tqdm(total=total, desc=job, unit=" rows", unit_scale=True, file=sys.stderr, leave=False,
+                        dynamic_ncols=True)
+
+    def advance(self, counts: RunCounts) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(rejects=counts.rejects, refresh=False)
+            self.bar.update(counts.rows_read - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@contextmanager
+def _progress(context: click.Context) -> Iterator[_Bar | None]:
+    """A bar for a person at a terminal; none for cron, scripts, -q or JSON logs."""
+    if context.obj["quiet"] or context.obj["log_format"] == "json" or not sys.stderr.isatty():
+        yield None
+        return
+    bar = _Bar()
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _describe_run(result: RunResult) -> str:
@@ -103,19 +188,21 @@ def _describe_run(result: RunResult) -> str:
     help="jobs.yaml to read (env ETL_CONFIG).",
 )
 @click.option("-v", "--verbose", count=True, help="More detail: -v per-push warnings, -vv debug.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors (and no progress bar).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per event (run summaries, errors, warnings) for log shippers.")
 @click.version_option(package_name="jdp-etl")
 @click.pass_context
-def main(context: click.Context, config_path: str, verbose: int, quiet: bool) -> None:
+def main(context: click.Context, config_path: str, verbose: int, quiet: bool, log_format: str) -> None:
     """Translate Jushita push tables (jdp_tb_trade) into normalized OMS tables."""
     signal.signal(signal.SIGTERM, _terminate)
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="etl: %(levelname)s %(message)s", stream=sys.stderr)
+    logs.configure(level, json=log_format == "json")
     # SQLAlchemy's pool logs, with a traceback, every dead connection it fails to reset; the job
     # already reports (and retries) those faults in one line, so its logs show only with -vv.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING if verbose >= 2 else logging.CRITICAL)
     context.ensure_object(dict)
-    context.obj.update(config=config_path, quiet=quiet)
+    context.obj.update(config=config_path, quiet=quiet, log_format=log_format)
 
 
 @main.command()
@@ -149,30 +236,52 @@ def _with_workers(job: JobConfig, workers: int | None) -> JobConfig:
     return job if workers is None else job.model_copy(update={"workers": workers})
 
 
+_METRICS = click.option(
+    "--metrics-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write per-job metrics here in Prometheus text format, atomically (node_exporter's textfile collector).",
+)
+
+
+def _statuses(jobs: Sequence[JobConfig]) -> tuple[list[JobStatus], list[int]]:
+    """The status of each job that can be read; a job whose databases fail is told on stderr."""
+    statuses, codes = [], []
+    for job in jobs:
+        try:
+            statuses.append(job_status(job))
+        except EtlError as error:
+            click.echo(f"etl: job {job.name!r}: {error}", err=True)
+            codes.append(error.exit_code)
+    return statuses, codes
+
+
 @main.command()
 @click.argument("jobs", nargs=-1)
 @_WORKERS
+@_METRICS
 @click.pass_context
 @_guarded
-def run(context: click.Context, jobs: tuple[str, ...], workers: int | None) -> None:
+def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, metrics_file: Path | None) -> None:
     """Incremental run of the named jobs (all enabled jobs when none are named), until caught up.
 
     A busy or failing job does not stop the others; the exit code is the worst of them.
+    With --metrics-file, the jobs' metrics are written after the last of them, failed ones included.
     """
     selected = [_with_workers(job, workers) for job in _config(context).select(jobs)]
     codes = []
     for job in selected:
         try:
-            result = run_job(job)
+            with _progress(context) as bar:
+                result = run_job(job, bar)
         except Interrupted:
             raise  # a signal stops every job, not only the one it landed in
         except EtlError as error:
-            click.echo(f"etl: job {job.name!r}: {error}", err=True)
+            _report_failure(context, job, error)
             codes.append(error.exit_code)
             continue
         codes.append(0)
-        if not context.obj["quiet"]:
-            click.echo(_describe_run(result))
+        _report(context, result)
+    if metrics_file is not None:
+        write_metrics(metrics_file, _statuses(selected)[0])
     sys.exit(_worst(codes))
 
 
@@ -189,9 +298,9 @@ def retranslate(context: click.Context, job: str, since: datetime, until: dateti
     Newer still wins: a push older than what the OMS holds changes nothing, one of the
     same version is rewritten (that is what a re-translation after a fix is for).
     """
-    result = retranslate_job(_with_workers(_config(context).job(job), workers), since, until)
-    if not context.obj["quiet"]:
-        click.echo(_describe_run(result))
+    with _progress(context) as bar:
+        result = retranslate_job(_with_workers(_config(context).job(job), workers), since, until, bar)
+    _report(context, result)
 
 
 def _status_lines(statuses: Sequence[JobStatus]) -> list[str]:
@@ -219,16 +328,60 @@ def _status_lines(statuses: Sequence[JobStatus]) -> list[str]:
 @main.command()
 @click.argument("jobs", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document for scripts.")
+@click.option("--max-lag", type=click.IntRange(0), default=None, metavar="SECONDS",
+              help="Exit 1 when a job lags more than this (or never ran): a ready-made monitoring probe.")
+@_METRICS
 @click.pass_context
 @_guarded
-def status(context: click.Context, jobs: tuple[str, ...], as_json: bool) -> None:
+def status(context: click.Context, jobs: tuple[str, ...], as_json: bool, max_lag: int | None,
+           metrics_file: Path | None) -> None:
     """Per job: watermark, newest source jdp_modified, lag, last run and open rejects."""
-    statuses = [job_status(job) for job in _config(context).select(jobs)]
+    statuses, codes = _statuses(_config(context).select(jobs))
     if as_json:
         click.echo(orjson.dumps([item.as_dict() for item in statuses], option=orjson.OPT_INDENT_2).decode())
-        return
-    for line in _status_lines(statuses):
-        click.echo(line)
+    else:
+        for line in _status_lines(statuses):
+            click.echo(line)
+    if metrics_file is not None:
+        write_metrics(metrics_file, statuses)
+    if max_lag is not None:
+        for item in statuses:
+            if item.lags_more_than(max_lag):
+                lagging = "has no watermark yet" if item.lag_seconds is None else f"lags {item.lag_seconds} s"
+                click.echo(f"etl: job {item.job!r} {lagging} (more than --max-lag {max_lag})", err=True)
+                codes.append(1)
+    sys.exit(_worst(codes))
+
+
+@main.command()
+@click.argument("job")
+@click.option("--since", required=True, type=click.DateTime(_DATETIME_FORMATS), help="First modified time (inclusive).")
+@click.option("--until", required=True, type=click.DateTime(_DATETIME_FORMATS), help="End modified time (exclusive).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table here as CSV (money as exact text).")
+@click.pass_context
+@_guarded
+def verify(context: click.Context, job: str, since: datetime, until: datetime, csv_path: Path | None) -> None:
+    """Is the OMS complete? JOB's pushes in [SINCE, UNTIL) against the target, per seller and day.
+
+    Counts pushes and target rows, lists keys missing, stale (the target holds an older version)
+    or rejected, and compares the sum of payment exactly. Exits 1 on any difference.
+    """
+    report = verify_job(_config(context).job(job), since, until)
+    table = report.table
+    if csv_path is not None:
+        report.to_csv(csv_path)
+    if not context.obj["quiet"]:
+        click.echo(table.to_string(index=False) if not table.empty else f"{job}: no pushes in the window")
+        for name in ("missing", "stale", "rejected"):
+            keys = getattr(report, name)
+            if keys:
+                click.echo(f"{name}: {' '.join(map(str, keys))}{' ...' if len(keys) == 20 else ''}")
+    if report.differences:
+        click.echo(f"etl: job {job!r}: {report.differences} difference(s) between source and target "
+                   f"in [{since}, {until})", err=True)
+        sys.exit(1)
+    click.echo(f"{job}: the target holds every push of [{since}, {until}) and the same amounts", err=True)
 
 
 @main.command()

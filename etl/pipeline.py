@@ -19,12 +19,12 @@ import multiprocessing
 import queue
 import random
 import signal
-import sys
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -47,7 +47,7 @@ from etl.database import (
     source_engine,
     target_engine,
 )
-from etl import stopping
+from etl import logs, stopping
 from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded
 from etl.lock import job_lock
 from etl.runs import RunCounts, finish_run, start_run, utcnow
@@ -92,6 +92,15 @@ class RunResult:
     window: Window | None
     counts: RunCounts
     watermark: Position | None
+    seconds: float
+
+
+class Progress(Protocol):
+    """Someone watching a run: told the window's size once, then the counts after each commit."""
+
+    def start(self, job: str, total: int) -> None: ...
+
+    def advance(self, counts: RunCounts) -> None: ...
 
 
 def translate_push(kind: Kind, push: Push, modified_column: str = "jdp_modified") -> Outcome:
@@ -137,13 +146,13 @@ class _StopAsked(Exception):
 
 
 def _worker_main(job: JobConfig, mode: str, window: Window, part: int, shared: _Shared, channel: Any,
-                 log_level: int) -> None:
+                 log_level: int, log_json: bool) -> None:
     """One worker process: read, translate and write the keys of share `part`, reporting each commit."""
     # Signals are the coordinator's to handle: it sets `shared.stop`, and this worker stops
     # after the batch in hand, which commits or rolls back whole.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=log_level, format=f"etl: %(levelname)s [worker {part}] %(message)s", stream=sys.stderr)
+    logs.configure(log_level, json=log_json, prefix=f"etl: [worker {part}]")
     logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
     run = _Run(job, mode, part=part, shared=shared)
     run.report = lambda position: channel.put((part, position, dataclasses.replace(run.counts), None))
@@ -172,8 +181,10 @@ class _Run:
     share and reports each commit, and holds neither the job lock nor the watermark.
     """
 
-    def __init__(self, job: JobConfig, mode: str, *, part: int | None = None, shared: _Shared | None = None) -> None:
+    def __init__(self, job: JobConfig, mode: str, *, part: int | None = None, shared: _Shared | None = None,
+                 progress: Progress | None = None) -> None:
         self.job = job
+        self.progress = progress
         self.mode = mode
         self.kind = KINDS[job.kind]
         self.counts = RunCounts()
@@ -223,6 +234,7 @@ class _Run:
         plan: Callable[[Position | None, SourceTable], Window | None],
         body: Callable[[], None] | None = None,
     ) -> RunResult:
+        started = time.monotonic()
         try:
             self._open()
             with database_errors("target", self.job.target_url), job_lock(self.target_engine, self.job.name) as lock:
@@ -230,6 +242,10 @@ class _Run:
                 self.watermark = self._target("reading the watermark", self._load_watermark)
                 window = self._source("finding the newest push", lambda: plan(self.watermark, self.source))
                 run_id = self._target("starting the run", lambda: self._start(window))
+                if self.progress is not None and window is not None:
+                    # Only for a watcher: counting a window of a million rows takes a moment.
+                    self.progress.start(self.job.name, self._source("counting the window",
+                                                                    lambda: self.source.count(window)))
                 try:
                     with _few_collections():
                         (body or (lambda: self._read_window(window)))()
@@ -243,7 +259,8 @@ class _Run:
                     self._finish(run_id, "failed", error)
                     raise
                 self._finish(run_id, "ok", None)
-            return RunResult(self.job.name, self.mode, run_id, window, self.counts, self.watermark)
+            return RunResult(self.job.name, self.mode, run_id, window, self.counts, self.watermark,
+                             time.monotonic() - started)
         finally:
             self.source_engine.dispose()
             self.target_engine.dispose()
@@ -323,6 +340,8 @@ class _Run:
             if not batch:
                 return
             self._process(batch, watermark=self.mode == "run")
+            if self.progress is not None:
+                self.progress.advance(self.counts)
             after = batch[-1].position
 
     def _read_in_workers(self, window: Window) -> None:
@@ -342,7 +361,8 @@ class _Run:
                          context.Value("q", self.counts.rejects, lock=False))
         processes = [
             context.Process(target=_worker_main, name=f"etl-{self.job.name}-{part}", daemon=True,
-                            args=(self.job, self.mode, window, part, shared, channel, log.getEffectiveLevel()))
+                            args=(self.job, self.mode, window, part, shared, channel, log.getEffectiveLevel(),
+                                  logs.json_enabled()))
             for part in range(workers)
         ]
         before = dataclasses.replace(self.counts)
@@ -366,6 +386,8 @@ class _Run:
                     continue
                 reported[part] = counts
                 self.counts = _sum_counts(before, reported)
+                if self.progress is not None:
+                    self.progress.advance(self.counts)
                 if failure is not None:
                     raise failure
                 if position == _STOPPED:
@@ -552,7 +574,7 @@ def _sum_counts(before: RunCounts, parts: Sequence[RunCounts]) -> RunCounts:
     return RunCounts(**{name: getattr(before, name) + sum(getattr(part, name) for part in parts) for name in fields})
 
 
-def run_job(job: JobConfig) -> RunResult:
+def run_job(job: JobConfig, progress: Progress | None = None) -> RunResult:
     """Incremental run: from `lookback_seconds` before the watermark up to the newest push at start."""
 
     def plan(watermark: Position | None, source: SourceTable) -> Window | None:
@@ -561,14 +583,15 @@ def run_job(job: JobConfig) -> RunResult:
             return None
         return Window(resume_point(watermark, job.lookback_seconds, job.start_from), newest, end_inclusive=True)
 
-    return _Run(job, "run").execute(plan)
+    return _Run(job, "run", progress=progress).execute(plan)
 
 
-def retranslate_job(job: JobConfig, since: datetime, until: datetime) -> RunResult:
+def retranslate_job(job: JobConfig, since: datetime, until: datetime, progress: Progress | None = None) -> RunResult:
     """Re-translate rows with jdp_modified in [since, until); the watermark stays where it is."""
     if not since < until:
         raise ConfigError(f"--since ({since}) must be before --until ({until})")
-    return _Run(job, "retranslate").execute(lambda _watermark, _source: Window(Position(since), until, False))
+    return _Run(job, "retranslate", progress=progress).execute(
+        lambda _watermark, _source: Window(Position(since), until, False))
 
 
 def retry_rejects(job: JobConfig) -> RunResult:
@@ -577,4 +600,4 @@ def retry_rejects(job: JobConfig) -> RunResult:
     return run.execute(lambda _watermark, _source: None, body=run.retry_rejects)
 
 
-__all__ = ["RunResult", "retranslate_job", "retry_rejects", "run_job", "translate_push"]
+__all__ = ["Progress", "RunResult", "retranslate_job", "retry_rejects", "run_job", "translate_push"]

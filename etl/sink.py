@@ -82,8 +82,13 @@ class Sink:
         # The last element of a held version is the row's jdp_modified (NOT NULL), as _version puts it.
         return {push.key for push in pushes if push.target_key in held and held[push.target_key][-1] == (1, push.modified)}
 
-    def _parent_row(self, item: Translated) -> Row:
+    def parent_row(self, item: Translated) -> Row:
+        """The parent row of a translated push, with the push's jdp_modified."""
         return {**item.rows.tables[self.kind.parent][0], MODIFIED: item.push.modified}
+
+    def version_of(self, parent: Row) -> tuple:
+        """A parent row's version, comparable with `held_versions`' (newer wins on it)."""
+        return _version([parent[column.name] for column in self.version_columns])
 
     def write(
         self, connection: sa.Connection, outcomes: Sequence[Outcome], *, replace_equal: bool, now: datetime,
@@ -101,13 +106,13 @@ class Sink:
         """
         translated = [item for item in outcomes if isinstance(item, Translated)]
         rejected = [item for item in outcomes if isinstance(item, Rejected)]
-        parents = [self._parent_row(item) for item in translated]
+        parents = [self.parent_row(item) for item in translated]
         keys = [row[self.kind.key_column] for row in parents]
         held = self.held_versions(connection, keys if present is None else [key for key in keys if key in present],
                                   lock=True)
         winners = []
         for item, row in zip(translated, parents):
-            incoming = _version([row[column.name] for column in self.version_columns])
+            incoming = self.version_of(row)
             current = held.get(item.rows.key)
             if current is None or incoming > current or (replace_equal and incoming == current):
                 winners.append((item, row))

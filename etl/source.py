@@ -125,6 +125,12 @@ class SourceTable:
         query = query.where(self.modified <= window.end if window.end_inclusive else self.modified < window.end)
         return query.order_by(self.modified, self.key).limit(limit)
 
+    def count(self, window: Window) -> int:
+        """How many rows `window` holds (for a progress bar; a run never needs it)."""
+        rows = self.batch_query(window, window.start, 1).limit(None).order_by(None).subquery()
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one()
+
     def read_batch(self, window: Window, after: Position | None, rows: int, max_bytes: int) -> list[Push]:
         """The next pushes of `window` after `after`: at most `rows`, and no more than `max_bytes`
         of documents beyond the first (a push of several MB must not make a batch of gigabytes).

@@ -35,6 +35,11 @@ class JobStatus:
     lag_seconds: int | None
     last_run: LastRun | None
     open_rejects: int
+    last_success: datetime | None = None  # UTC: when the last run that ended ok finished
+
+    def lags_more_than(self, seconds: int) -> bool:
+        """A job that never committed while its source has rows lags without bound."""
+        return self.lag_seconds is None or self.lag_seconds > seconds
 
     def as_dict(self) -> dict:
         """Plain values for JSON: datetimes as ISO text, ids as integers."""
@@ -56,6 +61,7 @@ class JobStatus:
                 "finished_at": None if last.finished_at is None else last.finished_at.isoformat(sep=" "),
             },
             "open_rejects": self.open_rejects,
+            "last_success": None if self.last_success is None else self.last_success.isoformat(sep=" "),
         }
 
 
@@ -120,6 +126,11 @@ def job_status(job: JobConfig) -> JobStatus:
                 last = connection.execute(
                     sa.select(run).where(run.c.job == job.name).order_by(run.c.run_id.desc()).limit(1)
                 ).first()
+                # Newest first on (job, run_id): the scan stops at the first run that ended ok.
+                last_success = connection.execute(
+                    sa.select(run.c.finished_at).where(run.c.job == job.name, run.c.outcome == "ok")
+                    .order_by(run.c.run_id.desc()).limit(1)
+                ).scalar()
                 reject = tables[REJECT]
                 open_rejects = connection.execute(
                     sa.select(sa.func.count())
@@ -134,4 +145,4 @@ def job_status(job: JobConfig) -> JobStatus:
         last_run = LastRun(
             **{name: getattr(last, name) for name in LastRun.__dataclass_fields__}  # same names as etl_run
         )
-    return JobStatus(job.name, watermark, newest, lag(watermark, newest), last_run, open_rejects)
+    return JobStatus(job.name, watermark, newest, lag(watermark, newest), last_run, open_rejects, last_success)

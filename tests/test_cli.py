@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
 import random
 import signal
 import time
@@ -70,6 +75,118 @@ def test_one_jobs_yaml_runs_jobs_of_every_kind(dbs, tmp_path):
     assert orjson.loads(out)[2]["watermark"]["key"] == "A-17"
     code, out, _ = etl("--config", config, "rejects", "wholesale")
     assert code == 0 and "A-17" in out and "is not a numeric id" in out
+
+
+def test_status_max_lag_is_a_probe_and_metrics_land_in_a_textfile(dbs, tmp_path):
+    dbs.push(list(synth_rows(30, seed=4, start=T0)))
+    config = str(dbs.config_file(tmp_path, {"tb": {}, "refunds": {"kind": "tb_refund"}}))
+    # Nothing ran yet: the trade job has rows and no watermark; the refund job has an empty source.
+    code, _, err = etl("--config", config, "status", "--max-lag", "60")
+    assert code == 1 and "job 'tb' has no watermark yet (more than --max-lag 60)" in err and "refunds" not in err
+    metrics = tmp_path / "textfile" / "etl.prom"
+    metrics.parent.mkdir()
+    code, out, _ = etl("--config", config, "run", "--metrics-file", str(metrics))
+    assert code == 0
+    text = metrics.read_text()
+    assert 'etl_last_run_rows_read{job="tb"} 30.0' in text and 'etl_lag_seconds{job="tb"} 0.0' in text
+    assert 'etl_last_run_success{job="refunds"} 1.0' in text and "etl_last_success_timestamp_seconds" in text
+    assert [path.name for path in metrics.parent.iterdir()] == ["etl.prom"]  # no temporary file left
+    code, _, err = etl("--config", config, "status", "--max-lag", "0", "--json")
+    assert (code, err) == (0, "")
+    # The platform pushes again an hour later and the job has not run: the probe fires.
+    dbs.push(list(synth_rows(1, seed=5, start=T0 + timedelta(hours=1))))
+    code, _, err = etl("--config", config, "status", "--max-lag", "600", "--metrics-file", str(metrics))
+    assert code == 1 and "job 'tb' lags" in err
+    assert 'etl_lag_seconds{job="tb"} ' in metrics.read_text()
+
+
+def test_a_metrics_file_that_cannot_be_written_is_a_clear_error(dbs, tmp_path):
+    config = str(dbs.config_file(tmp_path, {"tb": {}}))
+    code, _, err = etl("--config", config, "status", "--metrics-file", str(tmp_path / "missing" / "etl.prom"))
+    assert code == 1 and "cannot write the metrics file" in err
+
+
+def test_verify_proves_a_complete_window_and_names_what_is_missing_stale_or_different(dbs, tmp_path):
+    factory = PushFactory(seed=41)
+    trades = [factory.trade(T0) for _ in range(12)]
+    dbs.push([factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(minutes=index))
+              for index, trade in enumerate(trades)])
+    config = str(dbs.config_file(tmp_path, {"tb": {"batch_size": 5}}))
+    window = ("--since", "2026-11-11", "--until", "2026-11-12")
+    assert etl("--config", config, "run")[0] == 0
+    csv = tmp_path / "verify.csv"
+    code, out, err = etl("--config", config, "verify", "tb", *window, "--csv", str(csv))
+    assert code == 0 and "holds every push" in err
+    assert csv.read_text(encoding="utf-8").splitlines()[0] == (
+        "seller_nick,day,source,target,missing,stale,rejected,source_amount,target_amount")
+    # The OMS loses a trade, another's payment is edited by hand, and a newer push is not run yet.
+    lost, edited, newer = trades[0], trades[1], trades[2]
+    engine = sa.create_engine(dbs.target_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM oms_order WHERE tid = :tid"), {"tid": lost.tid})
+        connection.execute(sa.text("DELETE FROM oms_trade WHERE tid = :tid"), {"tid": lost.tid})
+        connection.execute(sa.text("UPDATE oms_trade SET payment = payment + 0.01 WHERE tid = :tid"),
+                           {"tid": edited.tid})
+    engine.dispose()
+    dbs.push([factory.row(newer, "WAIT_BUYER_CONFIRM_GOODS", T0 + timedelta(hours=1), T0 + timedelta(hours=1))])
+    code, out, err = etl("--config", config, "verify", "tb", *window)
+    # One missing, one stale, and one seller-day whose payments differ by a cent.
+    assert code == 1 and "3 difference(s)" in err
+    assert f"missing: {lost.tid}" in out and f"stale: {newer.tid}" in out
+    rows = csv.read_text(encoding="utf-8").splitlines()  # the earlier CSV is left as it was
+    assert len(rows) > 1
+
+
+def test_json_logs_are_one_object_per_event_without_personal_data(dbs, tmp_path):
+    factory = PushFactory(seed=51)
+    trades = [factory.trade(T0) for _ in range(5)]
+    rows = [factory.row(trade, "SOME_NEW_STATUS", T0, T0) for trade in trades]  # warnings at -v
+    rows[0] = {**rows[0], "jdp_response": "{broken"}
+    dbs.push(rows)
+    config = str(dbs.config_file(tmp_path, {"tb": {}}))
+    code, out, err = etl("--config", config, "-v", "--log-format", "json", "run")
+    assert code == 0
+    (summary,) = [orjson.loads(line) for line in out.splitlines()]
+    assert {key: summary[key] for key in ("event", "job", "outcome", "rows_read", "trades_written", "rejects")} == {
+        "event": "run", "job": "tb", "outcome": "ok", "rows_read": 5, "trades_written": 4, "rejects": 1}
+    assert isinstance(summary["run_id"], int) and summary["seconds"] >= 0 and summary["window"]["to"]
+    logged = [orjson.loads(line) for line in err.splitlines()]
+    assert logged and all(record["event"] == "log" and record["level"] for record in logged)
+    assert any("SOME_NEW_STATUS" in record["message"] for record in logged)
+    for trade in trades:  # receiver ciphertexts and buyer messages never reach a log
+        for value in (trade.receiver["receiver_name"], trade.receiver["receiver_address"]):
+            assert value not in out + err
+    code, _, err = etl("--config", config, "--log-format", "json", "run", "missing")
+    assert code == 2 and orjson.loads(err)["exit_code"] == 2
+
+
+def test_a_terminal_gets_a_progress_bar_and_cron_gets_one_line(dbs, tmp_path):
+    dbs.push(list(synth_rows(300, seed=6, start=T0)))
+    config = dbs.config_file(tmp_path, {"tb": {"batch_size": 50}})
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a terminal has a size
+    process = subprocess.Popen([sys.executable, "-m", "etl", "--config", str(config), "run"],
+                               stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"tb:" in screen and b"rows" in screen and b"rejects=0" in screen
+    assert out.decode().startswith("tb: run #1 ok, read 300")
+    # Off a terminal (cron, a pipe): the summary line only.
+    dbs.push(list(synth_rows(10, seed=7, start=T0 + timedelta(hours=1))))
+    process = subprocess.run([sys.executable, "-m", "etl", "--config", str(config), "run"], capture_output=True,
+                             timeout=60)
+    assert process.returncode == 0 and process.stderr == b"" and len(process.stdout.splitlines()) == 1
 
 
 def test_run_without_init_says_to_run_init(dbs, tmp_path):

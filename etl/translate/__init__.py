@@ -23,6 +23,7 @@ KINDS: dict[str, Kind] = {
              **_REFUND_HOLDS),
         Kind(name="tb_refund", translate=translate_refund, source=Source("jdp_tb_refund", "refund_id"),
              parent="oms_refund", key_column="refund_id", children=(), version=("refund_version", "modified"),
+             amount="refund_fee",
              **_REFUND_HOLDS),
         # 1688 has no push: its orders come from a landing table the seller fills, named per job.
         Kind(name="alibaba_order", translate=translate_alibaba_order, source=Source(None, "order_id"),

@@ -52,6 +52,8 @@ class Kind:
     key_column: str
     children: tuple[str, ...]
     version: tuple[str, ...]
+    # The parent's money column `etl verify` sums, source against target.
+    amount: str = "payment"
     # Called in the batch's transaction with the rows that won, after they are written, for what
     # one kind's rows mean for another's (a refund holds a line); `uses` are the tables it needs.
     after_write: Callable[[Any, Mapping[str, Any], Sequence[Rows]], None] | None = None

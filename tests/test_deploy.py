@@ -1,0 +1,55 @@
+"""The scheduling examples in deploy/: each calls the CLI with options it has, and acts on its exit codes."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from etl.cli import main
+
+DEPLOY = Path(__file__).parent.parent / "deploy"
+
+
+def assert_valid_etl_arguments(arguments: list[str]) -> None:
+    """The arguments parse: with --help appended, click exits 0 only when every option before it exists."""
+    result = CliRunner().invoke(main, [*arguments, "--help"])
+    assert result.exit_code == 0, (arguments, result.output)
+
+
+def etl_commands(text: str) -> list[list[str]]:
+    """The arguments of every `.../etl ...` command in a shell or unit file (up to ; or a redirection)."""
+    commands = []
+    for match in re.finditer(r"/bin/etl ([^;\n>]*)", text):
+        commands.append(shlex.split(match.group(1).replace("\\%", "%")))
+    return commands
+
+
+def test_the_crontab_runs_probes_and_verifies_with_real_options():
+    commands = etl_commands((DEPLOY / "crontab").read_text())
+    assert [command[1] for command in commands] == ["run", "status", "verify"]
+    for command in commands:
+        assert_valid_etl_arguments(command)
+
+
+def test_the_systemd_service_treats_a_busy_job_as_success_and_its_timer_runs_it():
+    service = (DEPLOY / "systemd" / "jdp-etl.service").read_text()
+    (command,) = etl_commands(service)
+    assert_valid_etl_arguments(command)
+    assert "Type=oneshot" in service and "SuccessExitStatus=75" in service
+    timer = (DEPLOY / "systemd" / "jdp-etl.timer").read_text()
+    assert "OnUnitInactiveSec=" in timer and "WantedBy=timers.target" in timer
+
+
+def test_the_kubernetes_cronjob_forbids_overlap_and_ignores_busy():
+    cronjob = yaml.safe_load((DEPLOY / "kubernetes" / "cronjob.yaml").read_text())
+    assert cronjob["kind"] == "CronJob" and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    (container,) = job["template"]["spec"]["containers"]
+    assert_valid_etl_arguments(container["args"])
+    ignored = next(rule for rule in job["podFailurePolicy"]["rules"] if rule["action"] == "Ignore")
+    assert 75 in ignored["onExitCodes"]["values"]
+    assert job["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy requires it
