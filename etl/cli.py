@@ -22,17 +22,18 @@ import click
 import orjson
 from tqdm import tqdm
 
+from etl import logs
 from etl.config import Config, JobConfig, load_config
 from etl.database import database_errors, masked, target_engine
-from etl import logs
 from etl.demo import run_demo
-from etl.metrics import write_metrics
 from etl.errors import EtlError, Interrupted, JobBusy
-from etl.stopping import request_stop
+from etl.export import FORMATS, export_job
+from etl.metrics import write_metrics
 from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
 from etl.runs import RunCounts
 from etl.schema import init_target
 from etl.status import JobStatus, job_status, open_rejects
+from etl.stopping import request_stop
 from etl.verify import verify_job
 
 log = logging.getLogger("etl")
@@ -382,6 +383,27 @@ def verify(context: click.Context, job: str, since: datetime, until: datetime, c
                    f"in [{since}, {until})", err=True)
         sys.exit(1)
     click.echo(f"{job}: the target holds every push of [{since}, {until}) and the same amounts", err=True)
+
+
+@main.command()
+@click.argument("job")
+@click.option("--since", required=True, type=click.DateTime(_DATETIME_FORMATS), help="First jdp_modified (inclusive).")
+@click.option("--until", required=True, type=click.DateTime(_DATETIME_FORMATS), help="End jdp_modified (exclusive).")
+@click.option("--format", "form", type=click.Choice(FORMATS), default="csv", show_default=True,
+              help="csv (ids as exact text) or parquet (ids int64, money decimal128; needs jdp-etl[parquet]).")
+@click.option("--out", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the files, one per table (created; files of the same names are replaced).")
+@click.pass_context
+@_guarded
+def export(context: click.Context, job: str, since: datetime, until: datetime, form: str, folder: Path) -> None:
+    """Write JOB's translated rows of [SINCE, UNTIL) (by the target's jdp_modified) as files for analysts.
+
+    A trade job writes oms_trade, oms_order and oms_promotion; a refund job oms_refund.
+    """
+    files = export_job(_config(context).job(job), since, until, form, folder)
+    if not context.obj["quiet"]:
+        for name, path in files.items():
+            click.echo(f"{name}: {path}")
 
 
 @main.command()

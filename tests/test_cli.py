@@ -15,10 +15,12 @@ import time
 from datetime import datetime, timedelta
 
 import orjson
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from support import assert_equals_clean_run, etl, spawn, wait_for_watermark
+from support import OMS_TABLES, assert_equals_clean_run, etl, spawn, wait_for_watermark
 
 from etl.cli import main
 from etl.lock import lock_name
@@ -187,6 +189,50 @@ def test_a_terminal_gets_a_progress_bar_and_cron_gets_one_line(dbs, tmp_path):
     process = subprocess.run([sys.executable, "-m", "etl", "--config", str(config), "run"], capture_output=True,
                              timeout=60)
     assert process.returncode == 0 and process.stderr == b"" and len(process.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_export_writes_a_window_with_exact_ids_and_money(dbs, tmp_path, form):
+    rows = list(synth_rows(40, seed=8, start=T0))
+    later = list(synth_rows(5, seed=9, start=T0 + timedelta(days=1)))  # outside the window
+    dbs.push(rows + later)
+    config = str(dbs.config_file(tmp_path, {"tb": {"batch_size": 7}}))
+    assert etl("--config", config, "run")[0] == 0
+    out = tmp_path / "export"
+    code, printed, err = etl("--config", config, "export", "tb", "--since", "2026-11-11", "--until", "2026-11-12",
+                             "--format", form, "--out", str(out))
+    assert (code, err) == (0, "") and f"oms_order: {out / f'oms_order.{form}'}" in printed
+    expected = {table: dbs.dump(table, order) for table, order in OMS_TABLES}
+    window = {row["tid"] for row in rows}
+    expected["oms_trade"] = [row for row in expected["oms_trade"] if row[0] in window]
+    expected["oms_order"] = [row for row in expected["oms_order"] if row[1] in window]
+    expected["oms_promotion"] = [row for row in expected["oms_promotion"] if row[0] in window]
+    for table, _order in OMS_TABLES:
+        path = out / f"{table}.{form}"
+        if form == "csv":
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            key = "tid" if table != "oms_order" else "oid"
+            exported = sorted(frame[key])
+            assert exported == sorted(str(row[0]) for row in expected[table])  # exact, never 4.01e+18
+            if table == "oms_trade":
+                payments = dict(zip(frame["tid"], frame["payment"]))
+                assert all(payments[str(row[0])] == f"{row[expected_columns(dbs, table).index('payment')]}"
+                           for row in expected[table])
+        else:
+            data = pq.read_table(path)
+            assert str(data.schema.field("tid").type) == "int64"
+            if table == "oms_trade":
+                assert str(data.schema.field("payment").type) == "decimal128(15, 2)"
+            columns = expected_columns(dbs, table)
+            as_rows = sorted(tuple(record[name] for name in columns) for record in data.to_pylist())
+            assert as_rows == sorted(expected[table])
+
+
+def expected_columns(dbs, table: str) -> list[str]:
+    engine = sa.create_engine(dbs.target_url)
+    columns = list(sa.Table(table, sa.MetaData(), autoload_with=engine).columns.keys())
+    engine.dispose()
+    return columns
 
 
 def test_run_without_init_says_to_run_init(dbs, tmp_path):
