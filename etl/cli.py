@@ -64,8 +64,6 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-
-
 def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     """Every library error becomes one line on stderr and its exit code."""
 
@@ -243,14 +241,14 @@ _METRICS = click.option(
 )
 
 
-def _statuses(jobs: Sequence[JobConfig]) -> tuple[list[JobStatus], list[int]]:
+def _statuses(context: click.Context, jobs: Sequence[JobConfig]) -> tuple[list[JobStatus], list[int]]:
     """The status of each job that can be read; a job whose databases fail is told on stderr."""
     statuses, codes = [], []
     for job in jobs:
         try:
             statuses.append(job_status(job))
         except EtlError as error:
-            click.echo(f"etl: job {job.name!r}: {error}", err=True)
+            _report_failure(context, job, error)
             codes.append(error.exit_code)
     return statuses, codes
 
@@ -282,7 +280,7 @@ def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, metr
         codes.append(0)
         _report(context, result)
     if metrics_file is not None:
-        write_metrics(metrics_file, _statuses(selected)[0])
+        write_metrics(metrics_file, _statuses(context, selected)[0])
     sys.exit(_worst(codes))
 
 
@@ -337,7 +335,7 @@ def _status_lines(statuses: Sequence[JobStatus]) -> list[str]:
 def status(context: click.Context, jobs: tuple[str, ...], as_json: bool, max_lag: int | None,
            metrics_file: Path | None) -> None:
     """Per job: watermark, newest source jdp_modified, lag, last run and open rejects."""
-    statuses, codes = _statuses(_config(context).select(jobs))
+    statuses, codes = _statuses(context, _config(context).select(jobs))
     if as_json:
         click.echo(orjson.dumps([item.as_dict() for item in statuses], option=orjson.OPT_INDENT_2).decode())
     else:
@@ -377,7 +375,8 @@ def verify(context: click.Context, job: str, since: datetime, until: datetime, c
         for name in ("missing", "stale", "rejected"):
             keys = getattr(report, name)
             if keys:
-                click.echo(f"{name}: {' '.join(map(str, keys))}{' ...' if len(keys) == 20 else ''}")
+                more = " ..." if int(table[name].sum()) > len(keys) else ""
+                click.echo(f"{name}: {' '.join(map(str, keys))}{more}")
     if report.differences:
         click.echo(f"etl: job {job!r}: {report.differences} difference(s) between source and target "
                    f"in [{since}, {until})", err=True)

@@ -54,9 +54,8 @@ class _CsvWriter:
             pd.DataFrame(columns=self.columns).to_csv(self.path, index=False)
 
 
-def _arrow_type(column: sa.Column) -> Any:
-    import pyarrow as pa
-
+def _arrow_type(pa: Any, column: sa.Column) -> Any:
+    """The pyarrow type of a target column (`pa`: the pyarrow module, imported only for Parquet)."""
     kind = column.type
     if isinstance(kind, sa.Integer):
         return pa.int64()
@@ -75,7 +74,7 @@ class _ParquetWriter:
         except ImportError:
             raise ConfigError("--format parquet needs pyarrow: pip install 'jdp-etl[parquet]'") from None
         self.pa = pa
-        self.schema = pa.schema([(column.name, _arrow_type(column)) for column in table.columns])
+        self.schema = pa.schema([(column.name, _arrow_type(pa, column)) for column in table.columns])
         self.writer = pq.ParquetWriter(str(path), self.schema)
 
     def write(self, rows: Sequence[sa.Row]) -> None:

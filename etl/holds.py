@@ -21,10 +21,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from etl.database import chunks
-from etl.translate.fields import enum_code
 from etl.translate.rows import Rows
-from etl.translate.tb_refund import REFUND_HOLDS
-from etl.translate.tb_trade import PLATFORM, map_line_status, map_trade_status
+from etl.translate.tb_trade import PLATFORM, map_line_status
 
 # The tables a kind that calls `refresh_refund_holds` needs besides its own.
 TABLES = ("oms_order", "oms_trade", "oms_refund")
@@ -44,14 +42,9 @@ def line_status(line: sa.Row, refund: sa.Row | None) -> str:
         refund is None
         or refund.modified is not None and line.trade_modified is not None and refund.modified < line.trade_modified
     )
-    if trade_is_newer:
-        return map_line_status(line.status, line.refund_status, line.step_trade_status)
-    code = enum_code(refund.status)
-    if code in REFUND_HOLDS:
-        return "REFUNDING"
-    if code == "SUCCESS":
-        return "REFUNDED"
-    return map_trade_status(line.status, line.step_trade_status)
+    # The refund's status means for the line what the trade push's refund_status means for it.
+    refund_status = line.refund_status if trade_is_newer else refund.status
+    return map_line_status(line.status, refund_status, line.step_trade_status)
 
 
 def refresh_refund_holds(connection: sa.Connection, tables: Mapping[str, sa.Table], written: Sequence[Rows]) -> None:

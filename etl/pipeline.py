@@ -51,7 +51,7 @@ from etl import logs, stopping
 from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded
 from etl.lock import job_lock
 from etl.runs import RunCounts, finish_run, start_run, utcnow
-from etl.sink import REJECT, RUN, WATERMARK, Outcome, Rejected, Sink, Translated
+from etl.sink import REJECT, RUN, WATERMARK, Outcome, Rejected, Sink, Translated, reject_column
 from etl.source import Push, SourceTable, Window
 from etl.translate import KINDS, Kind, TranslateError
 from etl.watermark import Position, advance, committed_by_all, load_watermark, resume_point, save_watermark
@@ -553,7 +553,7 @@ class _Run:
         """Read the open rejects' keys again from the source and write what now translates."""
         reject = self.sink.tables[REJECT]
 
-        key = reject.c.key_text if self.source.text_key else reject.c.tid
+        key = reject_column(reject, text_key=self.source.text_key)
 
         def open_keys() -> list[int | str]:
             with self.target_engine.connect() as connection:

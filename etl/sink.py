@@ -154,16 +154,14 @@ class Sink:
 
     def _resolve_rejects(self, connection: sa.Connection, keys: list[int | str], now: datetime) -> None:
         reject = self.tables[REJECT]
-        # A reject is the source row's: by its key, kept in key_text when the key column is text.
-        for text in (False, True):
-            chosen = [key for key in keys if isinstance(key, str) == text]
-            column = reject.c.key_text if text else reject.c.tid
-            for chunk in chunks(chosen):
-                connection.execute(
-                    sa.update(reject)
-                    .where(reject.c.job == self.job, column.in_(chunk), reject.c.resolved_at.is_(None))
-                    .values(resolved_at=now)
-                )
+        # The keys of one job are all ints or all strs (a text key column).
+        column = reject_column(reject, text_key=bool(keys) and isinstance(keys[0], str))
+        for chunk in chunks(keys):
+            connection.execute(
+                sa.update(reject)
+                .where(reject.c.job == self.job, column.in_(chunk), reject.c.resolved_at.is_(None))
+                .values(resolved_at=now)
+            )
 
     def _record_rejects(self, connection: sa.Connection, rejected: Sequence[Rejected], now: datetime) -> None:
         reject = self.tables[REJECT]
@@ -187,6 +185,11 @@ class Sink:
             where=reject.c.resolved_at.is_(None),
             keep=["first_seen"],
         )
+
+
+def reject_column(reject: sa.Table, *, text_key: bool) -> sa.Column:
+    """The etl_reject column a source key is found by: key_text for a text key column, else tid."""
+    return reject.c.key_text if text_key else reject.c.tid
 
 
 def reject_key(push: Push) -> dict[str, int | str]:

@@ -1,6 +1,7 @@
 """The keyset scan of a push table: a pure query builder and a batch reader.
 
-A window is read in (modified, key) order (the modified column is jdp_modified in Jushita's tables), `batch_size` rows (and a byte bound)
+A window is read in (modified, key) order (the modified column is jdp_modified in Jushita's
+tables), `batch_size` rows (and a byte bound)
 per query, each query starting after the last row of the one before. The lower bound is spelled
 `jdp_modified >= :t AND (jdp_modified > :t OR key > :k)` and not as the row value
 `(jdp_modified, key) > (:t, :k)`: MariaDB scans the whole index for the row-value
@@ -19,11 +20,11 @@ from sqlalchemy.engine import Engine
 
 from etl.database import reflect
 from etl.errors import ConfigError
+from etl.translate.fields import BIGINT_MAX
 from etl.watermark import Position
 
 # The column of the target's rows (and of the watermark) that holds the push's modified time.
 MODIFIED = "jdp_modified"
-_BIGINT_MAX = 2**63 - 1
 
 
 def target_key(key: int | str) -> int | None:
@@ -31,7 +32,7 @@ def target_key(key: int | str) -> int | None:
     (1688 order ids kept as text); None for text that is no id (the push is rejected)."""
     if isinstance(key, int):
         return key
-    if key.isascii() and key.isdigit() and not key.startswith("0") and int(key) <= _BIGINT_MAX:
+    if key.isascii() and key.isdigit() and not key.startswith("0") and int(key) <= BIGINT_MAX:
         return int(key)
     return None
 

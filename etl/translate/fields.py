@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 # BIGINT is signed on the target; anything outside it cannot be stored.
-_BIGINT_MAX = 2**63 - 1
+BIGINT_MAX = 2**63 - 1
 # Money columns are DECIMAL(15,2): 13 integer digits.
 _MONEY_LIMIT = Decimal("1e13")
 _ZERO_DATETIMES = frozenset({"0000-00-00 00:00:00", "0000-00-00"})
@@ -59,7 +59,7 @@ def parse_id(value: object, path: Path) -> int | None:
         )
     else:
         raise FieldError(f"{where(path, value)} is a {type(value).__name__}, not an id")
-    if not 0 < number <= _BIGINT_MAX:
+    if not 0 < number <= BIGINT_MAX:
         raise FieldError(f"{where(path, value)} is outside the range of a BIGINT id")
     return number
 

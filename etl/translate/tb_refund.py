@@ -1,7 +1,7 @@
 """Translate one `taobao.refund.get` document (Jushita's jdp_tb_refund push) into an oms_refund row.
 
 Pure: a parsed document in, rows out. A refund belongs to one line (`oid`) of one trade
-(`tid`); while it is in progress the line must not ship (see `REFUND_HOLDS`).
+(`tid`); while it is in progress the line must not ship (see etl/holds.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ REFUND_STATUSES = (
     "CLOSED",  # withdrawn or closed: the line may ship
     "SUCCESS",  # refunded: the line must not ship
 )
-# A refund in these statuses puts its line on hold (oms_order.oms_status REFUNDING).
-REFUND_HOLDS = frozenset(REFUND_STATUSES[:3])
 
 _ENVELOPES = (("refund_get_response", "refund"),)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from etl.translate.envelope import unwrap
 from etl.translate.fields import (
-    enum_code,
     FieldError,
+    enum_code,
     parse_datetime,
     parse_id,
     parse_int,
