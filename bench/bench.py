@@ -142,6 +142,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="`etl run/retranslate --workers` (default 2)")
     parser.add_argument("--skip-baseline", action="store_true",
                         help="leave out the pandas job (it needs ~29 KB of memory per push: 1M do not fit in 24 GB)")
+    parser.add_argument("--no-ext", action="store_true",
+                        help="run the job with keep_ext: false (to measure what oms_trade.ext costs)")
     parser.add_argument("--reuse-source", action="store_true",
                         help="keep etl_bench_src if it holds --pushes rows already")
     arguments = parser.parse_args()
@@ -158,7 +160,8 @@ def main() -> None:
         for name, lookback in (("jobs.yaml", 300), ("catch-up.yaml", 30 * 86_400)):
             configs.append(Path(folder) / name)
             configs[-1].write_text(f"jobs:\n  bench:\n    source: {source}\n    target: {target}\n"
-                                   f"    batch_size: {arguments.batch_size}\n    lookback_seconds: {lookback}\n",
+                                   f"    batch_size: {arguments.batch_size}\n    lookback_seconds: {lookback}\n"
+                                   f"    keep_ext: {'false' if arguments.no_ext else 'true'}\n",
                                    encoding="utf-8")
         etl = [sys.executable, "-m", "etl", "--config", str(configs[0])]
         workers = ["--workers", str(arguments.workers)]
@@ -184,7 +187,7 @@ def main() -> None:
         version, pool = connection.exec_driver_sql("SELECT VERSION(), @@innodb_buffer_pool_size").one()
     admin.dispose()
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
-          f"--workers {arguments.workers}, {os.cpu_count()} cores, server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
+          f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {os.cpu_count()} cores, server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
     print("| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | vs pandas |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for measure in results:

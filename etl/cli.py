@@ -31,7 +31,7 @@ from etl.export import FORMATS, export_job
 from etl.metrics import write_metrics
 from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
 from etl.runs import RunCounts
-from etl.schema import init_target
+from etl.schema import LOCAL_FOLDER, init_target
 from etl.status import JobStatus, job_status, open_rejects
 from etl.stopping import request_stop
 from etl.verify import verify_job
@@ -142,6 +142,8 @@ class _Bar:
 
     def close(self) -> None:
         if self.bar is not None:
+            # Updates within tqdm's 0.1 s minimum interval are not drawn: show the end once.
+            self.bar.refresh()
             self.bar.close()
             self.bar = None
 
@@ -208,8 +210,9 @@ def main(context: click.Context, config_path: str, verbose: int, quiet: bool, lo
 @click.pass_context
 @_guarded
 def init(context: click.Context) -> None:
-    """Create or upgrade the target tables of every job (safe to repeat)."""
+    """Create or upgrade the target tables of every job, then apply sql/local/*.sql beside the config (safe to repeat)."""
     config = _config(context)
+    local = Path(config.path).parent / LOCAL_FOLDER
     seen = set()
     for job in config.jobs:
         if job.target in seen:
@@ -218,7 +221,7 @@ def init(context: click.Context) -> None:
         engine = target_engine(job.target_url, create=True)
         try:
             with database_errors("target", job.target_url):
-                applied = init_target(engine)
+                applied = init_target(engine, local)
         finally:
             engine.dispose()
         state = f"applied {', '.join(applied)}" if applied else "up to date"

@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from etl.errors import ConfigError
 from etl.translate import KINDS
+from etl.translate.extra import compile_path
 
 DEFAULT_PATH = "jobs.yaml"
 CONFIG_ENV = "ETL_CONFIG"
@@ -74,6 +75,10 @@ class JobConfig(BaseModel):
     max_reject_share: float | None = Field(None, gt=0, le=1)
     load_data: bool = True
     workers: int = Field(1, ge=1, le=32)
+    # Target columns of the user's own (sql/local/), each fed from a JSON path: {table: {column: path}}.
+    extra_columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # oms_trade.ext keeps every trade field the translator did not map (~3 KB a trade); false writes NULL.
+    keep_ext: bool = True
 
     @field_validator("source", "target")
     @classmethod
@@ -118,6 +123,24 @@ class JobConfig(BaseModel):
         standard = {"table": kind.source.table, "key_column": kind.source.key,
                     "modified_column": kind.source.modified, "json_column": kind.source.json}
         return {**{key: value for key, value in standard.items() if value is not None}, **data}
+
+    @field_validator("extra_columns")
+    @classmethod
+    def _check_extra_columns(cls, value: dict[str, dict[str, str]], info: ValidationInfo) -> dict[str, dict[str, str]]:
+        kind = KINDS.get(info.data.get("kind", ""))
+        if kind is None:
+            return value  # the kind's own error says why
+        for table, columns in value.items():
+            if not columns:
+                raise ValueError(f"{table} lists no columns")
+            for column, path in columns.items():
+                if not _IDENTIFIER.match(column):
+                    raise ValueError(f"{table}: {column!r} is not a plain column name (letters, digits and _)")
+                try:
+                    compile_path(kind, table, path)
+                except ValueError as error:
+                    raise ValueError(f"{table}.{column}: {error}") from None
+        return value
 
     @field_validator("sellers")
     @classmethod
@@ -202,7 +225,9 @@ def _describe(error: ValidationError, job: str) -> str:
         elif problem["type"] == "missing":
             message = "is required"
         else:
-            message = f"{message} (got {problem['input']!r})" if key not in ("source", "target") else message
+            # A URL may hold a password; extra_columns' messages name the column and path already.
+            shown = key not in ("source", "target") and not key.startswith("extra_columns")
+            message = f"{message} (got {problem['input']!r})" if shown else message
         lines.append(f"job {job!r}: key {key!r} {message}")
     return "; ".join(lines)
 

@@ -150,12 +150,16 @@ def is_transient(error: DBAPIError) -> bool:
 def reflect(engine: Engine, names: Iterable[str], *, role: str = "target") -> dict[str, sa.Table]:
     """The named tables as the DDL made them; a missing one means the target needs `etl init`."""
     metadata = sa.MetaData()
-    if engine.dialect.name == "sqlite":
+    sqlite_target = engine.dialect.name == "sqlite"
 
-        @event.listens_for(metadata, "column_reflect")
-        def _datetimes(_inspector: Any, _table: sa.Table, column: dict[str, Any]) -> None:
-            if isinstance(column["type"], sa.DateTime):
-                column["type"] = _SQLITE_DATETIME
+    @event.listens_for(metadata, "column_reflect")
+    def _types(_inspector: Any, _table: sa.Table, column: dict[str, Any]) -> None:
+        if sqlite_target and isinstance(column["type"], sa.DateTime):
+            column["type"] = _SQLITE_DATETIME
+        elif isinstance(column["type"], sa.JSON):
+            # MySQL's JSON (oms_trade.ext) is read and written as the text the push had: the type
+            # would parse it into Python objects, and an export would print their repr.
+            column["type"] = sa.Text()
 
     tables = {}
     for name in names:

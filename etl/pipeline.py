@@ -51,9 +51,11 @@ from etl import logs, stopping
 from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded
 from etl.lock import job_lock
 from etl.runs import RunCounts, finish_run, start_run, utcnow
+from etl.schema import check_up_to_date
 from etl.sink import REJECT, RUN, WATERMARK, Outcome, Rejected, Sink, Translated, reject_column
 from etl.source import Push, SourceTable, Window
 from etl.translate import KINDS, Kind, TranslateError
+from etl.translate.extra import Extras
 from etl.watermark import Position, advance, committed_by_all, load_watermark, resume_point, save_watermark
 
 log = logging.getLogger("etl")
@@ -103,8 +105,9 @@ class Progress(Protocol):
     def advance(self, counts: RunCounts) -> None: ...
 
 
-def translate_push(kind: Kind, push: Push, modified_column: str = "jdp_modified") -> Outcome:
-    """Parse and translate one push; anything that cannot be translated becomes a reject with its reason."""
+def translate_push(kind: Kind, push: Push, modified_column: str = "jdp_modified", extras: Extras | None = None) -> Outcome:
+    """Parse and translate one push, then add the job's `extras` to its rows; anything that cannot
+    be translated becomes a reject with its reason."""
     if push.modified is None:
         return Rejected(push, _NULL_MODIFIED.format(column=modified_column))
     if push.target_key is None:
@@ -117,6 +120,8 @@ def translate_push(kind: Kind, push: Push, modified_column: str = "jdp_modified"
         return Rejected(push, f"jdp_response is not valid JSON: {error}")
     try:
         rows = kind.translate(document)
+        if extras is not None:
+            extras.apply(rows)
     except TranslateError as error:
         return Rejected(push, str(error))
     except (RecursionError, ArithmeticError, LookupError, TypeError, ValueError) as error:
@@ -269,7 +274,10 @@ class _Run:
         """Reflect the target's tables and the source table; ask the target about LOAD DATA."""
         with database_errors("target", self.job.target_url):
             tables = reflect(self.target_engine, Sink.table_names(self.kind))
+            with self.target_engine.connect() as connection:
+                check_up_to_date(connection)
         self.sink = Sink(self.kind, tables, self.job.name)
+        self.extras = Extras(self.job.name, self.kind, self.job.extra_columns, self.job.keep_ext, tables)
         if self.job.load_data:
             self.load_data = self._target("asking whether the target allows LOAD DATA LOCAL", self._load_data_allowed)
         partition = None if self.part is None else (self.part, self.job.workers)
@@ -449,7 +457,7 @@ class _Run:
             todo = [push for push in batch if push.key not in done]
         else:
             todo = list(batch)  # a retranslate rewrites what it reads: that is what it is for
-        outcomes = [translate_push(self.kind, push, self.job.modified_column) for push in todo]
+        outcomes = [translate_push(self.kind, push, self.job.modified_column, self.extras) for push in todo]
         for outcome in outcomes:
             if isinstance(outcome, Translated):
                 for warning in outcome.rows.warnings:

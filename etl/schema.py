@@ -1,24 +1,33 @@
-"""`etl init`: apply the DDL in sql/ to a target, once per migration, in order.
+"""`etl init`: apply the DDL in sql/ to a target, once per migration, in order; then the user's own.
 
 sql/<dialect>/NNNN_name.sql are the migrations; etl_schema records which were
 applied, so `init` both creates a new target and upgrades an old one. Each file is
 safe to re-apply (IF NOT EXISTS, and `apply_sql` skipping a column or key that exists),
 because MySQL cannot roll DDL back; SQLite applies a migration in one transaction.
+
+The user's DDL (the columns of a job's `extra_columns`, indexes of their own) lives in
+sql/local/*.sql next to jobs.yaml: applied after ours, once per file in name order, and
+recorded in etl_local_sql with a checksum, so that an edited file is reported rather than
+silently ignored or applied twice (as Flyway does: add a new file instead).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from etl.database import error_code
+from etl.database import describe_failure, error_code
+from etl.errors import ConfigError, DatabaseUnavailable, NotInitialized
 from etl.runs import utcnow
 
+LOCAL_FOLDER = Path("sql", "local")
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Statements end with `;` at the end of a line; our DDL has no `;` inside a statement.
 _STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
@@ -71,8 +80,9 @@ def apply_sql(connection: sa.Connection, text: str) -> None:
                 raise
 
 
-def init_target(engine: Engine) -> list[str]:
-    """Apply the migrations this target lacks; returns their file names (none when up to date)."""
+def init_target(engine: Engine, local: Path | None = None) -> list[str]:
+    """Apply the migrations this target lacks, then the files of the `local` folder it lacks;
+    returns their names (none when up to date)."""
     applied_now = []
     with engine.begin() as connection:
         connection.exec_driver_sql(_SCHEMA_TABLE)
@@ -88,4 +98,49 @@ def init_target(engine: Engine) -> list[str]:
                 sa.insert(schema).values(version=migration.version, name=migration.name, applied_at=utcnow())
             )
         applied_now.append(migration.name)
+    if local is not None and local.is_dir():
+        applied_now.extend(_apply_local(engine, local))
     return applied_now
+
+
+def _apply_local(engine: Engine, folder: Path) -> list[str]:
+    table = sa.Table("etl_local_sql", sa.MetaData(), autoload_with=engine)
+    with engine.begin() as connection:
+        done = {name: digest for name, digest in connection.execute(sa.select(table.c.name, table.c.sha256))}
+    applied_now = []
+    for path in sorted(folder.glob("*.sql")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path} cannot be read: {error}") from None
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if path.name in done:
+            if done[path.name] != digest:
+                raise ConfigError(
+                    f"{path} changed after it was applied to this target; it is not applied again: "
+                    "put the new DDL in a new file (files apply once each, in name order)"
+                )
+            continue
+        try:
+            with engine.begin() as connection:
+                apply_sql(connection, text)
+                connection.execute(sa.insert(table).values(name=path.name, sha256=digest, applied_at=utcnow()))
+        except DBAPIError as error:
+            if isinstance(describe_failure(error, "target", engine.url), DatabaseUnavailable):
+                raise
+            # The user's DDL is wrong (a typo, a column of another dialect): say which file.
+            raise ConfigError(f"{path}: the target refused it: {error.orig}") from None
+        applied_now.append(f"{LOCAL_FOLDER / path.name}")
+    return applied_now
+
+
+def check_up_to_date(connection: sa.Connection) -> None:
+    """A job refuses to write a target whose schema is older than this version's (`etl init` upgrades it)."""
+    if not sa.inspect(connection).has_table("etl_schema"):
+        raise NotInitialized("the target has no etl_schema table: run `etl init` to upgrade it (it keeps every row)")
+    done = set(connection.execute(sa.text("SELECT version FROM etl_schema")).scalars())
+    missing = [migration.name for migration in migrations(connection.dialect.name) if migration.version not in done]
+    if missing:
+        raise NotInitialized(
+            f"the target's schema lacks {', '.join(missing)}: run `etl init` to upgrade it (it keeps every row)"
+        )

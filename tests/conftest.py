@@ -110,6 +110,14 @@ class Databases:
         engine.dispose()
         return result
 
+    def execute(self, *statements: str, **params: object) -> None:
+        """Change the target by hand, as an operator (or a lost row) would, in one transaction."""
+        engine = sa.create_engine(self.target_url)
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(sa.text(statement), params)
+        engine.dispose()
+
     def dump(self, table: str, order: str) -> list[tuple]:
         engine = target_engine(sa.make_url(self.target_url))
         columns = ",".join(reflect(engine, [table])[table].c.keys())

@@ -123,13 +123,8 @@ def test_verify_proves_a_complete_window_and_names_what_is_missing_stale_or_diff
         "seller_nick,day,source,target,missing,stale,rejected,source_amount,target_amount")
     # The OMS loses a trade, another's payment is edited by hand, and a newer push is not run yet.
     lost, edited, newer = trades[0], trades[1], trades[2]
-    engine = sa.create_engine(dbs.target_url)
-    with engine.begin() as connection:
-        connection.execute(sa.text("DELETE FROM oms_order WHERE tid = :tid"), {"tid": lost.tid})
-        connection.execute(sa.text("DELETE FROM oms_trade WHERE tid = :tid"), {"tid": lost.tid})
-        connection.execute(sa.text("UPDATE oms_trade SET payment = payment + 0.01 WHERE tid = :tid"),
-                           {"tid": edited.tid})
-    engine.dispose()
+    dbs.execute("DELETE FROM oms_order WHERE tid = :lost", "DELETE FROM oms_trade WHERE tid = :lost",
+                "UPDATE oms_trade SET payment = payment + 0.01 WHERE tid = :edited", lost=lost.tid, edited=edited.tid)
     dbs.push([factory.row(newer, "WAIT_BUYER_CONFIRM_GOODS", T0 + timedelta(hours=1), T0 + timedelta(hours=1))])
     code, out, err = etl("--config", config, "verify", "tb", *window)
     # One missing, one stale, and one seller-day whose payments differ by a cent.
@@ -238,10 +233,7 @@ def expected_columns(dbs, table: str) -> list[str]:
 def test_run_without_init_says_to_run_init(dbs, tmp_path):
     bare = dbs.other()
     config = str(bare.config_file(tmp_path, {"tb": {}}))
-    engine = sa.create_engine(bare.target_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE oms_trade")
-    engine.dispose()
+    bare.execute("DROP TABLE oms_trade")
     code, _, err = etl("--config", config, "run")
     assert code == 2 and "etl init" in err
 

@@ -204,7 +204,7 @@ def test_parse_int_rejects_non_whole_numbers(value):
         parse_int(value, "trade.num")
 
 
-@pytest.mark.parametrize("value", [2**31, "2147483648", -(2**31)], ids=["int", "string", "negative"])
+@pytest.mark.parametrize("value", [2**31, "2147483648", -(2**31) - 1], ids=["int", "string", "negative"])
 def test_parse_int_rejects_values_too_large_for_int(value):
     with pytest.raises(FieldError, match="INT column"):
         parse_int(value, "trade.num")
@@ -309,3 +309,10 @@ def test_a_long_value_is_shortened_in_the_message():
     with pytest.raises(FieldError) as caught:
         parse_id("x" * 500, "trade.tid")
     assert len(str(caught.value)) < 150
+
+
+@pytest.mark.parametrize(("bits", "inside", "outside"), [(16, -(2**15), 2**15), (64, 2**63 - 1, 2**63)])
+def test_parse_int_checks_the_range_of_the_column_it_is_for(bits, inside, outside):
+    assert parse_int(str(inside), "x", bits) == inside
+    with pytest.raises(FieldError, match="too large"):
+        parse_int(outside, "x", bits)

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from etl.database import target_engine
-from etl.schema import apply_sql, init_target, migrations
+from etl.errors import NotInitialized
+from etl.schema import apply_sql, check_up_to_date, init_target, migrations
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 
@@ -70,6 +71,15 @@ def test_init_upgrades_an_old_target_and_keeps_its_rows(empty_target):
         assert connection.exec_driver_sql("SELECT tid, key_text FROM etl_watermark").all() == [(7, None)]
         assert connection.exec_driver_sql("SELECT COUNT(*) FROM oms_refund").scalar() == 0
     assert init_target(empty_target) == []
+
+
+def test_a_job_refuses_a_target_older_than_its_schema_until_init(empty_target):
+    _first_version_only(empty_target)
+    with empty_target.connect() as connection, pytest.raises(NotInitialized, match="lacks 0002_kinds.sql, 0003_ext.sql"):
+        check_up_to_date(connection)
+    init_target(empty_target)
+    with empty_target.connect() as connection:
+        check_up_to_date(connection)
 
 
 # SQLite applies a migration in one transaction: it has no half-way.

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl.translate import Rows, TranslateError, translate_trade
-from etl.translate.tb_trade import TRADE_STATUS
+from etl.translate.tb_trade import MAPPED_FIELDS, TRADE_STATUS
 
 # 19-digit ids, all above 2**53: a float would round every one of them.
 TID = 4012345678901234567
@@ -703,6 +703,7 @@ GOLDEN_TABLES = {
             "seller_flag": 4,
             "shipping_type": "express",
             "trade_from": "WAP,JHS",
+            "ext": {"alipay_no": "2009112081173831"},
         }
     ],
     "oms_order": [
@@ -815,3 +816,49 @@ def test_any_19_digit_tid_sent_as_a_json_number_is_exact(tid):
     assert rows.key == tid
     assert trade_row(rows)["tid"] == tid
     assert lines_of(rows)[0]["tid"] == tid
+
+
+# --- ext: the fields no column maps -----------------------------------------------------------
+
+
+class _Reading(dict):
+    """A trade that records the fields the translator reads."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_ext_holds_exactly_the_trade_fields_the_translator_does_not_read():
+    trade = _Reading(GOLDEN_DOCUMENT["trade_fullinfo_get_response"]["trade"])
+    translate_trade(trade)
+    envelopes = {"trade_fullinfo_get_response", "open_trade_get_response"}
+    # tid is read only when tid_str is missing (the string form is exact).
+    assert trade.read - envelopes | {"tid"} == MAPPED_FIELDS
+
+
+def test_ext_keeps_unmapped_fields_as_pushed_and_nothing_mapped():
+    document = copy.deepcopy(GOLDEN_DOCUMENT)
+    trade = document["trade_fullinfo_get_response"]["trade"]
+    trade["o2o_shop_id"] = "shop-9"
+    trade["service_tags"] = {"logistics_tag": [{"order_id": "4012345678902234567", "tag": "presale"}]}
+    trade["is_sh_ship"] = True
+    ext = translate_trade(document).tables["oms_trade"][0]["ext"]
+    assert ext == {
+        "alipay_no": "2009112081173831", "o2o_shop_id": "shop-9", "is_sh_ship": True,
+        "service_tags": {"logistics_tag": [{"order_id": "4012345678902234567", "tag": "presale"}]},
+    }
+    assert not MAPPED_FIELDS & set(ext)
+
+
+def test_rows_name_the_object_each_row_was_made_from():
+    document = orjson.loads(orjson.dumps(GOLDEN_DOCUMENT))
+    trade = document["trade_fullinfo_get_response"]["trade"]
+    rows = translate_trade(document)
+    assert rows.sources["oms_trade"] == [trade]
+    assert rows.sources["oms_order"] == trade["orders"]["order"]
+    assert rows.sources["oms_promotion"] == trade["promotion_details"]["promotion_detail"]

@@ -160,6 +160,19 @@ def test_the_seed_1688_order_translates_with_exact_ids_units_and_times():
     assert rows.tables["oms_promotion"] == []
 
 
+def test_the_seed_1688_order_keeps_what_no_column_maps_in_ext():
+    order = SEED_003["data"][0]
+    ext = translate_alibaba_order(SEED_003).tables["oms_trade"][0]["ext"]
+    assert set(ext) == {"extAttributes", "orderRateInfo", "baseInfo", "nativeLogistics"}
+    assert ext["orderRateInfo"] == order["orderRateInfo"] and ext["extAttributes"] == order["extAttributes"]
+    assert ext["nativeLogistics"] == {"caid": order["nativeLogistics"]["caid"], "areaCode": "321202",
+                                      "townCode": "321202051"}
+    # Mapped fields are not repeated; the rest of baseInfo is kept as pushed (the lossy numeric id is mapped).
+    assert {"idOfStr", "id", "status", "totalAmount", "payTime"}.isdisjoint(ext["baseInfo"])
+    assert ext["baseInfo"]["buyerContact"] == order["baseInfo"]["buyerContact"]
+    assert ext["baseInfo"]["couponFee"] == "0"
+
+
 def test_a_bare_1688_order_translates_like_the_wrapped_one():
     assert translate_alibaba_order(SEED_003["data"][0]) == translate_alibaba_order(SEED_003)
 

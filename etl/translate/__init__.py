@@ -20,14 +20,13 @@ KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind(name="tb_trade", translate=translate_trade, source=Source("jdp_tb_trade", "tid"), **_TRADE_TABLES,
-             **_REFUND_HOLDS),
+             objects={"oms_trade": "trade", "oms_order": "order", "oms_promotion": "promotion"}, **_REFUND_HOLDS),
         Kind(name="tb_refund", translate=translate_refund, source=Source("jdp_tb_refund", "refund_id"),
              parent="oms_refund", key_column="refund_id", children=(), version=("refund_version", "modified"),
-             amount="refund_fee",
-             **_REFUND_HOLDS),
+             amount="refund_fee", objects={"oms_refund": "refund"}, **_REFUND_HOLDS),
         # 1688 has no push: its orders come from a landing table the seller fills, named per job.
         Kind(name="alibaba_order", translate=translate_alibaba_order, source=Source(None, "order_id"),
-             **_TRADE_TABLES),
+             objects={"oms_trade": "order", "oms_order": "item"}, **_TRADE_TABLES),
     )
 }
 

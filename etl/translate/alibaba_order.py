@@ -45,6 +45,16 @@ _FEN = Decimal(100)
 _SHANGHAI = timezone(timedelta(hours=8))
 # yyyyMMddHHmmss, then milliseconds, then the offset: 20240402142658000+0800
 _COMPACT = re.compile(r"(\d{14})(\d{3})?([+-]\d{4})?")
+# What this translator maps; the rest of the order goes to oms_trade.ext (see `_unmapped`).
+_MAPPED_SECTIONS = frozenset({"baseInfo", "nativeLogistics", "productItems"})
+_MAPPED_BASE = frozenset({
+    "id", "idOfStr", "sellerLoginId", "buyerLoginId", "buyerOpenUid", "status", "tradeTypeCode", "createTime",
+    "modifyTime", "payTime", "allDeliveredTime", "completeTime", "totalAmount", "sumProductPayment",
+    "shippingFee", "remark", "sellerMemo",
+})
+_MAPPED_LOGISTICS = frozenset({
+    "contactPerson", "mobile", "telephone", "province", "city", "area", "town", "address", "zip", "logisticsItems",
+})
 
 
 def map_status(status: str | None) -> str:
@@ -204,6 +214,16 @@ def _trade(base: Mapping[str, Any], logistics: Mapping[str, Any], tid: int, line
     }
 
 
+def _unmapped(order: Mapping[str, Any], base: Mapping[str, Any], logistics: Mapping[str, Any]) -> dict[str, Any]:
+    """The order's fields no column holds: whole sections, and the rest of baseInfo and nativeLogistics."""
+    ext = {name: value for name, value in order.items() if name not in _MAPPED_SECTIONS}
+    for name, section, mapped in (("baseInfo", base, _MAPPED_BASE), ("nativeLogistics", logistics, _MAPPED_LOGISTICS)):
+        rest = {key: value for key, value in section.items() if key not in mapped}
+        if rest:
+            ext[name] = rest
+    return ext
+
+
 def translate_alibaba_order(document: Any) -> Rows:
     """The rows of one 1688 order, or `TranslateError` saying why it cannot be translated."""
     order = unwrap(document, (), "baseInfo", "1688 order")
@@ -223,6 +243,7 @@ def translate_alibaba_order(document: Any) -> Rows:
         shipments = _shipments(logistics)
         lines = [_line(item, tid, seq, shipments) for seq, item in enumerate(items)]
         row = _trade(base, logistics, tid, lines)
+        row["ext"] = _unmapped(order, base, logistics)
     except FieldError as error:
         raise TranslateError(str(error)) from None
     oids = [line["oid"] for line in lines]
@@ -235,4 +256,4 @@ def translate_alibaba_order(document: Any) -> Rows:
         f"unknown 1688 status {line['status']!r} on line {line['oid']}" for line in lines if line["oms_status"] == UNKNOWN
     )
     return Rows(key=tid, tables={"oms_trade": [row], "oms_order": lines, "oms_promotion": []},
-                warnings=tuple(warnings))
+                warnings=tuple(warnings), sources={"oms_trade": [order], "oms_order": items, "oms_promotion": []})

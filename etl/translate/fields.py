@@ -17,6 +17,7 @@ BIGINT_MAX = 2**63 - 1
 _MONEY_LIMIT = Decimal("1e13")
 _ZERO_DATETIMES = frozenset({"0000-00-00 00:00:00", "0000-00-00"})
 _FLAG_TEXT = {"true": True, "false": False, "1": True, "0": False}
+_INT_COLUMNS = {8: "a TINYINT", 16: "a SMALLINT", 32: "an INT", 64: "a BIGINT"}
 # ASCII only: str.isdigit() also admits "²" and Arabic-Indic digits.
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
@@ -87,8 +88,8 @@ def parse_money(value: object, path: Path) -> Decimal | None:
     return amount
 
 
-def parse_int(value: object, path: Path) -> int | None:
-    """A count or flag: an int, or a string of an int (`"num":"2"`)."""
+def parse_int(value: object, path: Path, bits: int = 32) -> int | None:
+    """A count or flag: an int, or a string of an int (`"num":"2"`), within a signed `bits`-bit column."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -101,8 +102,8 @@ def parse_int(value: object, path: Path) -> int | None:
         number = int(value.strip())
     else:
         raise FieldError(f"{where(path, value)} is not a whole number")
-    if abs(number) > 2**31 - 1:
-        raise FieldError(f"{where(path, value)} is too large for an INT column")
+    if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+        raise FieldError(f"{where(path, value)} is too large for {_INT_COLUMNS.get(bits, f'a {bits}-bit')} column")
     return number
 
 

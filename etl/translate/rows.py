@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Row = dict[str, Any]
@@ -15,11 +15,17 @@ class TranslateError(ValueError):
 
 @dataclass(frozen=True)
 class Rows:
-    """The target rows of one push: the parent row under its key, and the children that replace the old ones."""
+    """The target rows of one push: the parent row under its key, and the children that replace the old ones.
+
+    `sources` holds, per table, the document object each row was made from (in row order),
+    for the columns a job adds from JSON paths (etl/translate/extra.py). A row may carry
+    `ext`: a dict of the document's fields its translator did not map.
+    """
 
     key: int
     tables: Mapping[str, list[Row]]
     warnings: tuple[str, ...] = ()
+    sources: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class Kind:
     key_column: str
     children: tuple[str, ...]
     version: tuple[str, ...]
+    # What a job's extra_columns paths start from, per table: the name of the document object
+    # a row of it is made from (a child's paths may also start from its parent's).
+    objects: Mapping[str, str] = field(default_factory=dict)
     # The parent's money column `etl verify` sums, source against target.
     amount: str = "payment"
     # Called in the batch's transaction with the rows that won, after they are written, for what

@@ -68,4 +68,4 @@ def translate_refund(document: Any) -> Rows:
     except FieldError as error:
         raise TranslateError(str(error)) from None
     warnings = () if enum_code(row["status"]) in REFUND_STATUSES else (f"unknown refund status {row['status']!r}",)
-    return Rows(key=refund_id, tables={"oms_refund": [row]}, warnings=warnings)
+    return Rows(key=refund_id, tables={"oms_refund": [row]}, warnings=warnings, sources={"oms_refund": [refund]})

@@ -48,6 +48,17 @@ REFUND_STATUS = {
 UNKNOWN = "UNKNOWN"
 
 PLATFORM = "taobao"
+# The trade fields this translator maps (to oms_trade, or orders/promotions to their tables); the
+# rest go to oms_trade.ext so that nothing pushed is lost. tests/test_translate.py checks this
+# against the fields _trade_row reads.
+MAPPED_FIELDS = frozenset({
+    "tid", "tid_str", "orders", "promotion_details", "seller_nick", "buyer_nick", "buyer_open_uid", "status",
+    "type", "step_trade_status", "step_paid_fee", "created", "modified", "pay_time", "consign_time", "end_time",
+    "payment", "total_fee", "post_fee", "discount_fee", "adjust_fee", "received_payment", "num", "receiver_name",
+    "receiver_mobile", "receiver_phone", "receiver_country", "receiver_state", "receiver_city",
+    "receiver_district", "receiver_town", "receiver_address", "receiver_zip", "oaid", "buyer_message",
+    "buyer_memo", "seller_memo", "seller_flag", "shipping_type", "trade_from",
+})
 # Jushita's push keeps taobao.trade.fullinfo.get's envelope; taobao.open.trade.get has its own.
 _ENVELOPES = (("trade_fullinfo_get_response", "trade"), ("open_trade_get_response", "trade"))
 
@@ -158,6 +169,7 @@ def _trade_row(trade: Mapping[str, Any], tid: int) -> dict[str, Any]:
         "seller_flag": parse_int(trade.get("seller_flag"), (p, "seller_flag")),
         "shipping_type": _text(trade, "shipping_type", p),
         "trade_from": _text(trade, "trade_from", p),
+        "ext": {name: value for name, value in trade.items() if name not in MAPPED_FIELDS},
     }
 
 
@@ -248,4 +260,5 @@ def translate_trade(document: Any) -> Rows:
         key=tid,
         tables={"oms_trade": [row], "oms_order": lines, "oms_promotion": promotions},
         warnings=tuple(warnings),
+        sources={"oms_trade": [trade], "oms_order": orders, "oms_promotion": details},
     )
