@@ -34,7 +34,6 @@ from etl.runs import RunCounts
 from etl.schema import LOCAL_FOLDER, init_target
 from etl.status import JobStatus, job_status, open_rejects
 from etl.stopping import request_stop
-from etl.verify import verify_job
 
 log = logging.getLogger("etl")
 
@@ -369,6 +368,10 @@ def verify(context: click.Context, job: str, since: datetime, until: datetime, c
     Counts pushes and target rows, lists keys missing, stale (the target holds an older version)
     or rejected, and compares the sum of payment exactly. Exits 1 on any difference.
     """
+    # Imported here: pandas (and the pyarrow it loads) is ~80 MB per process, which `run` and
+    # each of its spawned workers would otherwise carry for nothing.
+    from etl.verify import verify_job
+
     report = verify_job(_config(context).job(job), since, until)
     table = report.table
     if csv_path is not None:

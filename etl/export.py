@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import pandas as pd
 import sqlalchemy as sa
 
 from etl.config import JobConfig
@@ -41,17 +40,21 @@ class _CsvWriter:
     """pandas with object columns: every cell is written as str() of its value, exactly."""
 
     def __init__(self, path: Path, columns: list[str]) -> None:
+        # Imported here, as pyarrow is below: `etl run` imports this module and needs neither.
+        import pandas as pd
+
+        self.pd = pd
         self.path, self.columns, self.header = path, columns, True
         path.unlink(missing_ok=True)
 
     def write(self, rows: Sequence[sa.Row]) -> None:
-        frame = pd.DataFrame([tuple(row) for row in rows], columns=self.columns, dtype=object)
+        frame = self.pd.DataFrame([tuple(row) for row in rows], columns=self.columns, dtype=object)
         frame.to_csv(self.path, mode="a", header=self.header, index=False, date_format="%Y-%m-%d %H:%M:%S")
         self.header = False
 
     def close(self) -> None:
         if self.header:  # an empty window still gets its header
-            pd.DataFrame(columns=self.columns).to_csv(self.path, index=False)
+            self.pd.DataFrame(columns=self.columns).to_csv(self.path, index=False)
 
 
 def _arrow_type(pa: Any, column: sa.Column) -> Any:

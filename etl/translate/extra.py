@@ -151,8 +151,7 @@ class Extras:
         """Add the job's columns to the rows of one push (its own fresh rows), or raise TranslateError."""
         for row in rows.tables.get(self.kind.parent, ()):
             if EXT in row:
-                ext = row[EXT]
-                row[EXT] = orjson.dumps(ext).decode() if self.keep_ext else None
+                row[EXT] = orjson.dumps(row[EXT]).decode() if self.keep_ext else None
         for table, columns in self.columns.items():
             own, parent = self.kind.objects[table], self.kind.objects.get(self.kind.parent)
             context = {} if table == self.kind.parent or parent is None else {parent: rows.sources[self.kind.parent][0]}
