@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -178,19 +179,25 @@ def _mysql_upsert(
     connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str],
     where: Any, keep: Sequence[str],
 ) -> None:
-    # PyMySQL takes Decimal, datetime, int and str as they are, so SQLAlchemy's per-row parameter
-    # processing buys nothing here: tuples straight into executemany (which PyMySQL sends as
-    # multi-row statements) are ~30% faster on oms_trade, measured. ON DUPLICATE KEY fires on any
-    # unique key, so `key` and `where` are implied by the DDL.
+    # The statement's VALUES are written here, not by PyMySQL's executemany: its per-value escaping
+    # (str.translate with a mapping) was a third of a retranslate's client time, ~100 us for one 2 KB
+    # oms_trade.ext alone; `_sql_tuples` is C-level str methods (measured: see the README's Speed).
+    # ON DUPLICATE KEY fires on any unique key, so `key` and `where` are implied by the DDL.
     quote = connection.dialect.identifier_preparer.quote
     columns = list(rows[0])
     updates = [f"{quote(name)} = VALUES({quote(name)})" for name in columns if name not in key and name not in keep]
-    statement = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON DUPLICATE KEY UPDATE {', '.join(updates) or f'{quote(key[0])} = {quote(key[0])}'}"
-    )
-    connection.exec_driver_sql(statement, [tuple(row[name] for name in columns) for row in rows])
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, columns))}) VALUES "
+    tail = f" ON DUPLICATE KEY UPDATE {', '.join(updates) or f'{quote(key[0])} = {quote(key[0])}'}"
+    statement: list[str] = []
+    size = 0
+    for values in _sql_tuples(rows, columns):
+        statement.append(values)
+        size += len(values)
+        if size >= _STATEMENT_CHARS:
+            connection.exec_driver_sql(head + ",".join(statement) + tail, execution_options=_AS_IS)
+            statement, size = [], 0
+    if statement:
+        connection.exec_driver_sql(head + ",".join(statement) + tail, execution_options=_AS_IS)
 
 
 def _sqlite_upsert(
@@ -265,6 +272,13 @@ class _DatetimeText(dict):
         return text
 
 
+def _text_of(value: Any) -> str:
+    """The rare values (bool, float, date) as LOAD DATA and SQL read them: a bool as 1/0, not True."""
+    if type(value) is bool:
+        return "1" if value else "0"
+    return repr(value) if type(value) is float else str(value)
+
+
 def _load_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """The rows in LOAD DATA's format. Hot: one pass per value, C-level wherever it can be."""
     values_of = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
@@ -275,12 +289,47 @@ def _load_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> st
         "\t".join([
             _LOAD_NULL if value is None
             else (_load_escape(value) if needs_escape(value) else value) if type(value) is str
+            else str(value) if type(value) is int or type(value) is Decimal
             else datetimes[value] if type(value) is datetime
-            else str(value)
+            else _text_of(value)
             for value in values_of(row)
         ]) + "\n"
         for row in rows
     ])
+
+
+# In a quoted SQL string only the quote, the backslash (the target's sql_mode has no
+# NO_BACKSLASH_ESCAPES: see _STRICT_MODE) and NUL need escaping.
+_SQL_SPECIAL = re.compile(r"[\\'\0]")
+# Characters per INSERT statement: at most 4 MB of utf8mb4, under any server's max_allowed_packet
+# (16 MB by default in MariaDB, 64 MB in MySQL 8), and PyMySQL's own executemany size (1 MB).
+_STATEMENT_CHARS = 1_000_000
+# A statement without parameters goes to cursor.execute(text) alone, so that PyMySQL does not
+# %-format it: a value may hold "%s" (SQLAlchemy's documented option for such SQL).
+_AS_IS = {"no_parameters": True}
+
+
+def _sql_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'").replace("\0", "\\0")
+
+
+def _sql_tuples(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[str]:
+    """Each row as the SQL text of a VALUES tuple: "(1,'a',NULL)". Hot, as `_load_lines` is."""
+    values_of = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    needs_escape = _SQL_SPECIAL.search
+    datetimes = _DatetimeText()
+    return [
+        "(" + ",".join([
+            "NULL" if value is None
+            else "'" + (_sql_escape(value) if needs_escape(value) else value) + "'" if type(value) is str
+            else str(value) if type(value) is int or type(value) is Decimal
+            else "'" + datetimes[value] + "'" if type(value) is datetime
+            else _text_of(value) if type(value) is bool or type(value) is float
+            else "'" + _sql_escape(str(value)) + "'"
+            for value in values_of(row)
+        ]) + ")"
+        for row in rows
+    ]
 
 
 def load_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *,

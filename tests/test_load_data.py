@@ -13,9 +13,10 @@ from etl.synth import PushFactory
 from tests.support import OMS_TABLES
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
-# Every character LOAD DATA's format gives a meaning to, and the words it might read as NULL.
+# Every character LOAD DATA's format or an SQL string literal gives a meaning to, the words either
+# might read as NULL, and what a %-formatting driver would take for a parameter.
 AWKWARD = ["tab\there", "line\nbreak", "cr\rlf\r\n", "back\\slash\\", "\\N", "NULL", "nul\x00byte", "", "😀 表情",
-           "quote\"'`", "\\t not a tab"]
+           "quote\"'`", "\\t not a tab", "'; DROP TABLE oms_trade; --", "100% 棉 %s %(tid)s %%", "\\'", "\x1a"]
 
 
 def _pushes(factory: PushFactory) -> tuple[list[dict], list[dict]]:

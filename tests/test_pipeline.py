@@ -73,6 +73,25 @@ def test_a_newer_push_replaces_the_trade_and_its_lines(dbs, factory):
     assert dbs.query("SELECT status FROM oms_trade") == [("WAIT_BUYER_CONFIRM_GOODS",)]
 
 
+@pytest.mark.parametrize("load_data", [True, False], ids=["load-data", "insert"])
+def test_a_newer_push_updates_lines_in_place_keeping_the_oms_own_columns(dbs, factory, load_data):
+    """The OMS may keep its own columns on trades and lines; a newer push must not reset them."""
+    dbs.execute("ALTER TABLE oms_trade ADD COLUMN picked_by VARCHAR(16) NULL",
+                "ALTER TABLE oms_order ADD COLUMN bin VARCHAR(16) NULL")
+    trade = factory.trade(T0)
+    while len(trade.lines) < 2:
+        trade = factory.trade(T0)
+    dbs.push([factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0)])
+    run_job(dbs.job(load_data=load_data))
+    dbs.execute("UPDATE oms_trade SET picked_by = 'li'", "UPDATE oms_order SET bin = 'A-7'")
+    later = T0 + timedelta(minutes=5)
+    dbs.push([factory.row(trade, "WAIT_BUYER_CONFIRM_GOODS", later, later, trade.lines[:1])])
+    run_job(dbs.job(load_data=load_data))
+    retranslate_job(dbs.job(load_data=load_data), T0, T0 + timedelta(days=1))
+    assert dbs.query("SELECT status, picked_by FROM oms_trade") == [("WAIT_BUYER_CONFIRM_GOODS", "li")]
+    assert dbs.query("SELECT oid, oms_status, bin FROM oms_order") == [(trade.lines[0]["oid"], "SHIPPED", "A-7")]
+
+
 def test_ids_money_emoji_and_ciphertext_arrive_exactly(dbs, factory):
     trade = factory.trade(T0)
     row = factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0)
