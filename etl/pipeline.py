@@ -132,7 +132,8 @@ def translate_push(kind: Kind, push: Push, modified_column: str = "jdp_modified"
         return Rejected(
             push, f"the document's {kind.key_column} {rows.key} differs from the row's {kind.key_column} {push.key}"
         )
-    return Translated(push, rows)
+    # The parsed document is not needed past here: a batch holds its rows, not a thousand documents.
+    return Translated(push, dataclasses.replace(rows, sources={}))
 
 
 @dataclass(frozen=True)
