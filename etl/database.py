@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NoSuchTableError, OperationalError
 
 from etl.errors import DatabaseUnavailable, EtlError, NotInitialized
 
@@ -138,6 +138,18 @@ def database_errors(role: str, url: URL) -> Iterator[None]:
         raise describe_failure(error, role, url) from None
 
 
+# What drivers report as OperationalError although the target refused a row's value, not the
+# connection: a CHECK constraint (MySQL 3819; MariaDB 4025, also MariaDB's JSON_VALID check of a JSON
+# column) and text that is not JSON for a MySQL JSON column (3140).
+_REFUSED_VALUE = {3140, 3819, 4025}
+
+
+def refuses_value(error: DBAPIError) -> bool:
+    """Did the target refuse a value of the rows (too long, out of range, a duplicate, a CHECK)? Then the
+    push holding it is rejected, rather than the run failing on it forever."""
+    return isinstance(error, (DataError, IntegrityError)) or error_code(error) in _REFUSED_VALUE
+
+
 def is_transient(error: DBAPIError) -> bool:
     """Would the same statement likely succeed on a fresh connection a moment later?"""
     if error.connection_invalidated or isinstance(error, sa.exc.InterfaceError):
@@ -194,10 +206,10 @@ def _mysql_upsert(
         statement.append(values)
         size += len(values)
         if size >= _STATEMENT_CHARS:
-            connection.exec_driver_sql(head + ",".join(statement) + tail, execution_options=_AS_IS)
+            connection.exec_driver_sql(head + ",".join(statement) + tail, execution_options=AS_IS)
             statement, size = [], 0
     if statement:
-        connection.exec_driver_sql(head + ",".join(statement) + tail, execution_options=_AS_IS)
+        connection.exec_driver_sql(head + ",".join(statement) + tail, execution_options=AS_IS)
 
 
 def _sqlite_upsert(
@@ -305,8 +317,8 @@ _SQL_SPECIAL = re.compile(r"[\\'\0]")
 # (16 MB by default in MariaDB, 64 MB in MySQL 8), and PyMySQL's own executemany size (1 MB).
 _STATEMENT_CHARS = 1_000_000
 # A statement without parameters goes to cursor.execute(text) alone, so that PyMySQL does not
-# %-format it: a value may hold "%s" (SQLAlchemy's documented option for such SQL).
-_AS_IS = {"no_parameters": True}
+# %-format it: a value (or a user's DDL: LIKE 'shop-%') may hold a % (SQLAlchemy's documented option).
+AS_IS = {"no_parameters": True}
 
 
 def _sql_escape(value: str) -> str:

@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from etl.config import JobConfig
 from etl.database import (
@@ -44,6 +44,7 @@ from etl.database import (
     load_data_allowed,
     masked,
     reflect,
+    refuses_value,
     source_engine,
     target_engine,
 )
@@ -210,9 +211,9 @@ class _Run:
         for attempt in range(self.job.retries + 1):
             try:
                 return operation()
-            except (DataError, IntegrityError):
-                raise  # the target refused a value: not a fault, the caller finds the push
             except DBAPIError as error:
+                if refuses_value(error):
+                    raise  # the target refused a value: not a fault, the caller finds the push
                 if not is_transient(error):
                     raise describe_failure(error, role, url) from None
                 if attempt == self.job.retries:
@@ -531,8 +532,8 @@ class _Run:
 
         try:
             written = self._target("writing a batch", write)
-        except (DataError, IntegrityError) as refused:
-            # The target refused a value (too long, out of range): find the push and reject it alone.
+        except DBAPIError as refused:  # only a refused value comes through _target as a DBAPIError
+            # The target refused a value (too long, out of range, a CHECK): find the push and reject it alone.
             self._split(outcomes, refused, position, present)
             return
         self.watermark = reached

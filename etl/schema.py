@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from etl.database import describe_failure, error_code
+from etl.database import AS_IS, describe_failure, error_code
 from etl.errors import ConfigError, DatabaseUnavailable, NotInitialized
 from etl.runs import utcnow
 
@@ -74,7 +74,7 @@ def apply_sql(connection: sa.Connection, text: str) -> None:
     failed half-way is applied again from the top: what it already added is skipped."""
     for statement in split_statements(text):
         try:
-            connection.exec_driver_sql(statement)
+            connection.exec_driver_sql(statement, execution_options=AS_IS)
         except DBAPIError as error:
             if error_code(error) not in _ALREADY_APPLIED:
                 raise

@@ -201,3 +201,20 @@ def test_a_target_whose_schema_is_behind_is_refused_until_init(dbs, tmp_path):
     dbs.execute("DELETE FROM etl_schema WHERE version = 3")
     code, _, err = etl("--config", config, "run")
     assert code == 2 and "lacks 0003_ext.sql: run `etl init`" in err
+
+
+def test_a_value_a_check_constraint_of_the_users_refuses_rejects_only_its_push(dbs, tmp_path):
+    """MariaDB and MySQL report a CHECK as an OperationalError; it is a refused value all the same."""
+    ddl = "ALTER TABLE oms_trade ADD COLUMN o2o_shop_id VARCHAR(32) NULL CHECK (o2o_shop_id LIKE 'shop-%');\n"
+    config = _project(dbs, tmp_path, {"tb": {"extra_columns": {"oms_trade": {"o2o_shop_id": "trade.o2o_shop_id"}}}},
+                      ddl)
+    assert etl("--config", config, "init")[0] == 0
+    factory = PushFactory(seed=12)
+    good, good_row, _ = _trade(factory, shop="shop-1")
+    _, bad_row, _ = _trade(factory, shop="depot-2")
+    dbs.push([good_row, bad_row])
+    code, out, err = etl("--config", config, "run")
+    assert (code, err) == (0, "") and "wrote 1, rejected 1" in out
+    assert dbs.query("SELECT tid, o2o_shop_id FROM oms_trade") == [(good.tid, "shop-1")]
+    [(error,)] = dbs.query("SELECT error FROM etl_reject")
+    assert error.startswith("the target refused the translated rows")
