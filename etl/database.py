@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -284,6 +284,11 @@ class _DatetimeText(dict):
         return text
 
 
+def _values_of(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple]:
+    """A row's values of `columns`, always as a tuple (itemgetter of one name gives the bare value)."""
+    return itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+
+
 def _text_of(value: Any) -> str:
     """The rare values (bool, float, date) as LOAD DATA and SQL read them: a bool as 1/0, not True."""
     if type(value) is bool:
@@ -293,7 +298,7 @@ def _text_of(value: Any) -> str:
 
 def _load_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """The rows in LOAD DATA's format. Hot: one pass per value, C-level wherever it can be."""
-    values_of = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    values_of = _values_of(columns)
     needs_escape = _LOAD_SPECIAL.search
     datetimes = _DatetimeText()
     # str() writes int and Decimal the way MySQL reads them; a datetime as "2026-11-11 00:00:00".
@@ -327,7 +332,7 @@ def _sql_escape(value: str) -> str:
 
 def _sql_tuples(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[str]:
     """Each row as the SQL text of a VALUES tuple: "(1,'a',NULL)". Hot, as `_load_lines` is."""
-    values_of = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    values_of = _values_of(columns)
     needs_escape = _SQL_SPECIAL.search
     datetimes = _DatetimeText()
     return [

@@ -88,7 +88,7 @@ def init_target(engine: Engine, local: Path | None = None) -> list[str]:
         connection.exec_driver_sql(_SCHEMA_TABLE)
     schema = sa.Table("etl_schema", sa.MetaData(), autoload_with=engine)
     with engine.begin() as connection:
-        done = set(connection.execute(sa.select(schema.c.version)).scalars())
+        done = _applied_versions(connection)
     for migration in migrations(engine.dialect.name):
         if migration.version in done:
             continue
@@ -134,11 +134,15 @@ def _apply_local(engine: Engine, folder: Path) -> list[str]:
     return applied_now
 
 
+def _applied_versions(connection: sa.Connection) -> set[int]:
+    return set(connection.execute(sa.text("SELECT version FROM etl_schema")).scalars())
+
+
 def check_up_to_date(connection: sa.Connection) -> None:
     """A job refuses to write a target whose schema is older than this version's (`etl init` upgrades it)."""
     if not sa.inspect(connection).has_table("etl_schema"):
         raise NotInitialized("the target has no etl_schema table: run `etl init` to upgrade it (it keeps every row)")
-    done = set(connection.execute(sa.text("SELECT version FROM etl_schema")).scalars())
+    done = _applied_versions(connection)
     missing = [migration.name for migration in migrations(connection.dialect.name) if migration.version not in done]
     if missing:
         raise NotInitialized(

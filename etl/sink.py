@@ -151,8 +151,10 @@ class Sink:
             # keeps the columns of the OMS's own on a line.
             vanished = existing - {key_of(row) for row in rows}
             self._delete_children(connection, child, vanished)
-            upsert(connection, child, [row for row in rows if key_of(row) in existing])
-            new = [row for row in rows if key_of(row) not in existing]
+            held_rows, new = [], []
+            for row in rows:
+                (held_rows if key_of(row) in existing else new).append(row)
+            upsert(connection, child, held_rows)
             # Replacing, not inserting: a line id that moved from a trade not in this batch must not fail it.
             if load_data:
                 load_rows(connection, child, new, replace=True)

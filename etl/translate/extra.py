@@ -139,12 +139,9 @@ class Extras:
                         f"job {job!r}: extra column {table}.{name} is not in the target: add it with an "
                         f"ALTER TABLE in sql/local/ next to the config file, then run `etl init`"
                     )
-                try:
-                    expression = compile_path(kind, table, path)
-                except ValueError as error:
-                    raise ConfigError(f"job {job!r}: extra column {table}.{name}: {error}") from None
+                # The job's config validated the path (JobConfig): it compiles.
                 self.columns.setdefault(table, []).append(
-                    _Column(name, path, expression, _converter(tables[table].c[name]))
+                    _Column(name, path, compile_path(kind, table, path), _converter(tables[table].c[name]))
                 )
 
     def apply(self, rows: Rows) -> None:
@@ -153,8 +150,9 @@ class Extras:
             if EXT in row:
                 row[EXT] = orjson.dumps(row[EXT]).decode() if self.keep_ext else None
         for table, columns in self.columns.items():
-            own, parent = self.kind.objects[table], self.kind.objects.get(self.kind.parent)
-            context = {} if table == self.kind.parent or parent is None else {parent: rows.sources[self.kind.parent][0]}
+            # A path starts at the row's own object, or (a child's) at its parent's: see `labels`.
+            own, *parent = labels(self.kind, table)
+            context = {parent[0]: rows.sources[self.kind.parent][0]} if parent else {}
             for row, document in zip(rows.tables[table], rows.sources[table]):
                 scope = {**context, own: document}
                 for column in columns:

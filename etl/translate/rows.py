@@ -47,8 +47,9 @@ class Kind:
     """How the engine writes one kind of document; the engine itself knows no kind.
 
     `parent` holds one row per key; each child table follows its parent: the rows of a
-    newer push are written, and the rows it no longer has are deleted. `version` names the parent columns compared, in order, for newer-wins; the
-    engine adds the push's own `jdp_modified` to the parent row and as the last tie-break.
+    newer push are written, and the rows it no longer has are deleted. `version` names the
+    parent columns compared, in order, for newer-wins; the engine adds the push's own
+    `jdp_modified` to the parent row and as the last tie-break.
     """
 
     name: str
