@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, NoSuchTableError, OperationalError
 
 from etl.errors import DatabaseUnavailable, EtlError, NotInitialized
@@ -41,6 +42,36 @@ _UNREACHABLE = {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
 _TRANSIENT = {1040, 1053, 1205, 1213, 1317, 1927, 2002, 2003, 2006, 2013, 2055}
 # IN lists are chunked: SQLite allows 32766 variables, and shorter statements plan faster.
 IN_CHUNK = 1000
+
+
+class _Ids(sa.sql.expression.ColumnElement):
+    """A parenthesized list of integer ids, written into the SQL text as digits."""
+
+    # Its SQL differs with every batch: caching the statement would fill the compiled cache
+    # with one-off entries (each holding the ids), so it is compiled each time (~0.1 ms).
+    inherit_cache = False
+
+    def __init__(self, ids: str) -> None:
+        self.ids = ids
+
+
+@compiles(_Ids)
+def _compile_ids(element: _Ids, compiler: Any, **kw: Any) -> str:
+    return f"({element.ids})"
+
+
+def ids_in(column: sa.ColumnElement, ids: Sequence[int]) -> sa.ColumnElement:
+    """`column IN ids` for a batch of integer ids, each id written into the SQL as digits.
+
+    A bound IN list of 1,000 ids cost the job ~2 us an id (SQLAlchemy renders a placeholder
+    for each, PyMySQL escapes each), and a batch has several such lists; joined digits cost
+    nothing. Only ints are written so (int.__repr__ refuses anything else: no text reaches
+    the SQL unquoted). A comparison operator, so that MySQL gets `tid IN (...)` and not
+    `(tid IN (...)) = 1`, which no index serves.
+    """
+    if not ids:
+        return sa.false()
+    return column.op("IN", is_comparison=True)(_Ids(",".join(map(int.__repr__, ids))))
 
 
 def masked(url: URL | str) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from etl.database import chunks
+from etl.database import chunks, ids_in
 from etl.translate.rows import Rows
 from etl.translate.tb_trade import PLATFORM, map_line_status
 
@@ -56,7 +56,7 @@ def refresh_refund_holds(connection: sa.Connection, tables: Mapping[str, sa.Tabl
         # Most lines have no refund: one indexed look-up, and nothing else, for those.
         refunds = connection.execute(
             sa.select(refund.c.oid, refund.c.status, refund.c.refund_version, refund.c.modified)
-            .where(refund.c.oid.in_(chunk))
+            .where(ids_in(refund.c.oid, chunk))
             .with_for_update()
         ).all()
         if not refunds:
@@ -66,7 +66,7 @@ def refresh_refund_holds(connection: sa.Connection, tables: Mapping[str, sa.Tabl
             sa.select(order.c.oid, order.c.status, order.c.refund_status, order.c.oms_status,
                       trade.c.step_trade_status, trade.c.modified.label("trade_modified"))
             .join(trade, trade.c.tid == order.c.tid)
-            .where(order.c.oid.in_(list(newest)), order.c.platform == PLATFORM)
+            .where(ids_in(order.c.oid, list(newest)), order.c.platform == PLATFORM)
             .with_for_update()
         ).all()
         changes: dict[str, list[int]] = {}
@@ -75,4 +75,4 @@ def refresh_refund_holds(connection: sa.Connection, tables: Mapping[str, sa.Tabl
             if status != line.oms_status:
                 changes.setdefault(status, []).append(line.oid)
         for status, changed in changes.items():
-            connection.execute(sa.update(order).where(order.c.oid.in_(changed)).values(oms_status=status))
+            connection.execute(sa.update(order).where(ids_in(order.c.oid, changed)).values(oms_status=status))

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from etl.database import chunks, load_rows, upsert
+from etl.database import chunks, ids_in, load_rows, upsert
 from etl.source import MODIFIED, Push
 from etl.translate import Kind, Row, Rows
 
@@ -67,7 +67,7 @@ class Sink:
         """The versions the target holds for `keys` (those it has), locked for the batch when `lock`."""
         held = {}
         for chunk in chunks(keys):
-            query = sa.select(self.key, *self.version_columns).where(self.key.in_(chunk))
+            query = sa.select(self.key, *self.version_columns).where(ids_in(self.key, chunk))
             if lock:
                 query = query.with_for_update()
             held.update({row[0]: _version(row[1:]) for row in connection.execute(query)})
@@ -168,7 +168,7 @@ class Sink:
         columns = list(child.primary_key.columns)
         found: set = set()
         for chunk in chunks(parents):
-            result = connection.execute(sa.select(*columns).where(child.c[self.kind.key_column].in_(chunk)))
+            result = connection.execute(sa.select(*columns).where(ids_in(child.c[self.kind.key_column], chunk)))
             found.update(result.scalars() if len(columns) == 1 else map(tuple, result))
         return found
 
@@ -182,11 +182,13 @@ class Sink:
     def _resolve_rejects(self, connection: sa.Connection, keys: list[int | str], now: datetime) -> None:
         reject = self.tables[REJECT]
         # The keys of one job are all ints or all strs (a text key column).
-        column = reject_column(reject, text_key=bool(keys) and isinstance(keys[0], str))
+        text_key = bool(keys) and isinstance(keys[0], str)
+        column = reject_column(reject, text_key=text_key)
         for chunk in chunks(keys):
             connection.execute(
                 sa.update(reject)
-                .where(reject.c.job == self.job, column.in_(chunk), reject.c.resolved_at.is_(None))
+                .where(reject.c.job == self.job, column.in_(chunk) if text_key else ids_in(column, chunk),
+                       reject.c.resolved_at.is_(None))
                 .values(resolved_at=now)
             )
 

@@ -1,4 +1,4 @@
-"""Which driver errors are worth a retry, and how failures read (no database needed)."""
+"""Which driver errors are worth a retry, how failures read, how id lists are written (no database needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from etl.database import describe_failure, is_transient, masked
+from sqlalchemy.dialects import mysql, sqlite
+
+from etl.database import describe_failure, ids_in, is_transient, masked
 from etl.errors import DatabaseUnavailable
 
 URL = sa.make_url("mysql+pymysql://etl:s3cret@db.example:3306/oms")
@@ -49,3 +51,32 @@ def test_failures_name_the_database_without_its_password():
     failure = describe_failure(mysql_error(pymysql.err.OperationalError, 2003, "Can't connect"), "target", URL)
     assert isinstance(failure, DatabaseUnavailable) and failure.exit_code == 69
     assert "s3cret" not in str(failure) and masked(URL) in str(failure) and "target database" in str(failure)
+
+
+TRADES = sa.Table("oms_trade", sa.MetaData(), sa.Column("tid", sa.BigInteger, primary_key=True))
+
+
+@pytest.mark.parametrize("dialect", [mysql.dialect(), sqlite.dialect()], ids=["mysql", "sqlite"])
+def test_an_id_list_is_written_as_digits_into_a_plain_in(dialect):
+    query = sa.select(TRADES.c.tid).where(ids_in(TRADES.c.tid, [3960256442460266064, 7]))
+    compiled = query.compile(dialect=dialect)
+    # A plain IN, which the primary key serves: not a boolean compared with 1.
+    assert str(compiled).endswith("WHERE oms_trade.tid IN (3960256442460266064,7)")
+    assert not compiled.params
+
+
+def test_an_id_list_takes_only_ints():
+    with pytest.raises(TypeError):
+        ids_in(TRADES.c.tid, [1, "2) OR (1=1"])
+
+
+def test_an_id_list_selects_those_ids_and_an_empty_one_none():
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as connection:
+        TRADES.create(connection)
+        connection.execute(TRADES.insert(), [{"tid": tid} for tid in (1, 2, 3)])
+
+        def selected(ids):
+            return sorted(connection.execute(sa.select(TRADES.c.tid).where(ids_in(TRADES.c.tid, ids))).scalars())
+        assert selected([3, 1, 9]) == [1, 3]
+        assert selected([]) == []

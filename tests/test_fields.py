@@ -262,8 +262,8 @@ def test_parse_datetime_rejects_garbage(value):
 
 @pytest.mark.parametrize(
     "value",
-    ["2024-01-01 10:00:00+08:00", "2024-01-01T02:00:00Z", "2024-01-01 10:00:00-05:00"],
-    ids=["plus-0800", "zulu", "minus-0500"],
+    ["2024-01-01 10:00:00+08:00", "2024-01-01T02:00:00Z", "2024-01-01 10:00:00-05:00", "2024-01-01 10:00+08"],
+    ids=["plus-0800", "zulu", "minus-0500", "nineteen-characters"],
 )
 def test_parse_datetime_rejects_time_zone_aware(value):
     with pytest.raises(FieldError, match="time zone"):
