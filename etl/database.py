@@ -34,14 +34,23 @@ _SQLITE_DATETIME = sqlite.DATETIME(
     storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
     regexp=r"(\d+)-(\d+)-(\d+)[ T](\d+):(\d+):(\d+)(?:\.(\d+))?",
 )
-_STRICT_MODE = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'"
+# Strict: a value the column cannot hold is an error, never a silent truncation. Index dives for
+# every IN list, never index statistics: right after a bulk write the statistics lag (InnoDB
+# recalculates them in the background), and with them MariaDB read oms_order's whole tid index
+# for each batch's lines (a retranslate of 100,000 trades right after writing them: 28 million
+# index rows read, not 0.4 million; server CPU 19 s, not 12). Above 200 values (the default
+# limit) the optimizer would estimate from the statistics.
+_SESSION = ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', "
+            "eq_range_index_dive_limit = 0")
 # MySQL client error codes that mean "the server is not there for us".
 _UNREACHABLE = {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
 # Worth a retry: the server went away or restarted (failover), this connection was
 # killed, or a lock wait timed out or deadlocked under concurrent OMS writes.
 _TRANSIENT = {1040, 1053, 1205, 1213, 1317, 1927, 2002, 2003, 2006, 2013, 2055}
-# IN lists are chunked: SQLite allows 32766 variables, and shorter statements plan faster.
-IN_CHUNK = 1000
+# IN lists are chunked, below 1,000: MariaDB turns an IN list of 1,000 values or more
+# (in_predicate_conversion_threshold) into a join with a temporary table, materialized for each
+# statement and planned from the statistics; and SQLite before 3.32 allowed 999 variables.
+IN_CHUNK = 999
 
 
 class _Ids(sa.sql.expression.ColumnElement):
@@ -138,7 +147,7 @@ def target_engine(url: URL, *, create: bool = False, load_data: bool = False) ->
         isolation_level="READ COMMITTED",
         pool_pre_ping=True,
         pool_recycle=3600,
-        connect_args={"init_command": _STRICT_MODE, **({"local_infile": True} if load_data else {})},
+        connect_args={"init_command": _SESSION, **({"local_infile": True} if load_data else {})},
     )
 
 
@@ -295,6 +304,11 @@ def _load_escape(value: str) -> str:
 
 
 _LOAD_SPECIAL = re.compile(r"[\\\t\n\r\0]")
+# A short text is searched for what needs escaping and kept as it is when nothing does (most
+# values); a long one is escaped without the search: str.replace hands back the text itself when
+# it finds nothing, and on non-ASCII text the regex costs more than the replaces (oms_trade.ext,
+# 2.4 KB with Chinese: 46k instructions to search, 62k to escape; callgrind).
+_SEARCH_LIMIT = 256
 _LOAD_NULL = "\\N"
 # The server does not allow LOAD DATA LOCAL (local_infile is off on it, or on the client).
 LOAD_DISABLED = {1148, 3948}
@@ -336,7 +350,8 @@ def _load_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> st
     return "".join([
         "\t".join([
             _LOAD_NULL if value is None
-            else (_load_escape(value) if needs_escape(value) else value) if type(value) is str
+            else (_load_escape(value) if len(value) > _SEARCH_LIMIT or needs_escape(value) else value)
+            if type(value) is str
             else str(value) if type(value) is int or type(value) is Decimal
             else datetimes[value] if type(value) is datetime
             else _text_of(value)
@@ -347,7 +362,7 @@ def _load_lines(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> st
 
 
 # In a quoted SQL string only the quote, the backslash (the target's sql_mode has no
-# NO_BACKSLASH_ESCAPES: see _STRICT_MODE) and NUL need escaping.
+# NO_BACKSLASH_ESCAPES: see _SESSION) and NUL need escaping.
 _SQL_SPECIAL = re.compile(r"[\\'\0]")
 # Characters per INSERT statement: at most 4 MB of utf8mb4, under any server's max_allowed_packet
 # (16 MB by default in MariaDB, 64 MB in MySQL 8), and PyMySQL's own executemany size (1 MB).
@@ -369,7 +384,8 @@ def _sql_tuples(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> li
     return [
         "(" + ",".join([
             "NULL" if value is None
-            else "'" + (_sql_escape(value) if needs_escape(value) else value) + "'" if type(value) is str
+            else "'" + (_sql_escape(value) if len(value) > _SEARCH_LIMIT or needs_escape(value) else value) + "'"
+            if type(value) is str
             else str(value) if type(value) is int or type(value) is Decimal
             else "'" + datetimes[value] + "'" if type(value) is datetime
             else _text_of(value) if type(value) is bool or type(value) is float

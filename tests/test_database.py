@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from sqlalchemy.dialects import mysql, sqlite
 
-from etl.database import describe_failure, ids_in, is_transient, masked
+from etl.database import _load_escape, _load_lines, _sql_escape, _sql_tuples, describe_failure, ids_in, is_transient, masked
 from etl.errors import DatabaseUnavailable
 
 URL = sa.make_url("mysql+pymysql://etl:s3cret@db.example:3306/oms")
@@ -80,3 +80,11 @@ def test_an_id_list_selects_those_ids_and_an_empty_one_none():
             return sorted(connection.execute(sa.select(TRADES.c.tid).where(ids_in(TRADES.c.tid, ids))).scalars())
         assert selected([3, 1, 9]) == [1, 3]
         assert selected([]) == []
+
+
+@pytest.mark.parametrize("text", ["短" * 300, "长\t" + "x" * 300 + "\\ \n \r \0 ' end"], ids=["plain", "awkward"])
+def test_a_long_text_is_escaped_as_a_short_one_is(text):
+    # Past a length the encoders escape without searching first: the result must be the same.
+    assert _load_lines([{"a": text}], ["a"]) == _load_escape(text) + "\n"
+    assert _sql_tuples([{"a": text}], ["a"]) == ["('" + _sql_escape(text) + "')"]
+    assert _load_lines([{"a": text[:10]}], ["a"]) == _load_escape(text[:10]) + "\n"

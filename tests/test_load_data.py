@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from etl.pipeline import retranslate_job, run_job
-from etl.synth import PushFactory
+from etl.database import IN_CHUNK, target_engine
+from etl.synth import PushFactory, synth_rows
 from tests.support import OMS_TABLES
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -54,6 +55,28 @@ def test_load_data_writes_exactly_what_inserts_write(dbs):
     assert _snapshot(dbs) == _snapshot(plain)
     assert any("\t" in message or "\n" in message for (message,) in dbs.query("SELECT buyer_message FROM oms_trade"))
     assert dbs.query("SELECT COUNT(*) FROM oms_trade WHERE buyer_message IS NULL") == [(0,)]
+
+
+def test_batches_longer_than_an_in_list_give_the_same_tables(dbs):
+    # Every key list of a batch (versions, lines held, refund holds, rejects) is cut into several.
+    rows = list(synth_rows(2 * IN_CHUNK + 100, seed=13, start=T0))
+    dbs.push(rows)
+    plain = dbs.other()
+    for target, load_data in ((dbs, True), (plain, False)):
+        run_job(target.job(load_data=load_data, batch_size=len(rows)))
+        result = retranslate_job(target.job(load_data=load_data, batch_size=len(rows)), T0, T0 + timedelta(days=1))
+        assert result.counts.trades_written == len(rows)
+    assert _snapshot(dbs) == _snapshot(plain)
+    assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(len(rows),)]
+
+
+def test_the_target_session_is_strict_and_plans_key_lists_by_index_dives(mysql_dbs):
+    engine = target_engine(sa.make_url(mysql_dbs.target_url))
+    with engine.connect() as connection:
+        mode, dives = connection.exec_driver_sql("SELECT @@SESSION.sql_mode, @@SESSION.eq_range_index_dive_limit").one()
+    engine.dispose()
+    assert "STRICT_ALL_TABLES" in mode
+    assert dives == 0
 
 
 def test_a_server_that_refuses_load_data_local_is_written_with_inserts(mysql_dbs):
