@@ -12,7 +12,8 @@ in a child process of its own (so peak RSS is that process's alone, read with wa
   pandas       read_sql + json.loads + to_sql: the job users write first (bench/baseline.py)
 
 and prints trades/s, MB/s of JSON, peak RSS (summed over the job's processes: with
-`--workers` the coordinator and its workers) and the ratio to the baseline. Compare ratios
+`--workers` the coordinator and its workers), the CPU seconds of the job's processes and, for
+a server on this machine, of the server, and the ratio to the baseline. Compare ratios
 within one run: the machines here are shared and noisy. `--reuse-source` keeps a source of
 the same size from an earlier run (building 1,000,000 pushes takes minutes).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -48,14 +50,36 @@ class Measure:
     seconds: float
     peak_rss_mb: float
     json_mb: float
+    job_cpu: float
+    server_cpu: float | None
 
     def line(self, baseline: Measure | None) -> str:
         rate = self.trades / self.seconds if self.seconds else 0.0
         ratio = ""
         if baseline is not None and baseline.seconds:
             ratio = f"{rate / (baseline.trades / baseline.seconds):.1f}x"
+        server = "-" if self.server_cpu is None else f"{self.server_cpu:.1f}"
         return (f"| {self.phase} | {self.trades:,} | {self.seconds:.1f} | {rate:,.0f} | "
-                f"{self.json_mb / self.seconds:.1f} | {self.peak_rss_mb:.0f} | {ratio} |")
+                f"{self.json_mb / self.seconds:.1f} | {self.peak_rss_mb:.0f} | {self.job_cpu:.1f} | {server} | {ratio} |")
+
+
+def _server_cpu() -> float | None:
+    """CPU seconds the local MySQL/MariaDB server has used (None: no such process here).
+
+    With the server on the same box the two share the cores: which of them a change saves is
+    what a same-run comparison needs (the wall time of one run drifts with the machine)."""
+    for name in ("mariadbd", "mysqld"):
+        found = subprocess.run(["pidof", name], capture_output=True, text=True).stdout.split()
+        if found:
+            fields = Path(f"/proc/{found[0]}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def _children_cpu() -> float:
+    """CPU seconds of the waited-for children (and, through them, their own children: workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _database(server: sa.URL, name: str, *, keep: bool = False) -> str:
@@ -111,6 +135,7 @@ def _tree_rss(pid: int) -> int:
 
 def timed(phase: str, command: list[str], trades: int, json_mb: float) -> Measure:
     """Run `command` as a child; wall time and the peak of its process tree's summed RSS."""
+    server_before, job_before = _server_cpu(), _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = [0]
@@ -125,11 +150,14 @@ def timed(phase: str, command: list[str], trades: int, json_mb: float) -> Measur
     out, err = (stream.decode() for stream in process.communicate())
     seconds = time.perf_counter() - started
     sampler.join()
+    server_after = _server_cpu()
+    server = None if server_before is None or server_after is None else server_after - server_before
     if process.returncode != 0:
         sys.exit(f"{phase} failed:\n{out}{err}")
     print(f"  {phase}: {out.strip() or err.strip()}", file=sys.stderr)
     reported = re.search(r"read (\d+)", out)
-    return Measure(phase, int(reported.group(1)) if reported else trades, seconds, peak[0] / 2**20, json_mb)
+    return Measure(phase, int(reported.group(1)) if reported else trades, seconds, peak[0] / 2**20, json_mb,
+                   _children_cpu() - job_before, server)
 
 
 def main() -> None:
@@ -188,8 +216,8 @@ def main() -> None:
     admin.dispose()
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
           f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {os.cpu_count()} cores, server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
-    print("| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | vs pandas |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | job CPU s | server CPU s | vs pandas |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for measure in results:
         print(measure.line(baseline))
 
