@@ -24,6 +24,7 @@ import argparse
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -174,6 +175,9 @@ def main() -> None:
                         help="run the job with keep_ext: false (to measure what oms_trade.ext costs)")
     parser.add_argument("--reuse-source", action="store_true",
                         help="keep etl_bench_src if it holds --pushes rows already")
+    parser.add_argument("--local-sql", type=Path, metavar="FILE",
+                        help="a file of DDL that `etl init` applies to the OMS tables after the job's own (as a "
+                             "user's sql/local/ would): to measure a lever of the schema, such as a compression")
     arguments = parser.parse_args()
 
     server = sa.make_url(arguments.url)
@@ -191,6 +195,10 @@ def main() -> None:
                                    f"    batch_size: {arguments.batch_size}\n    lookback_seconds: {lookback}\n"
                                    f"    keep_ext: {'false' if arguments.no_ext else 'true'}\n",
                                    encoding="utf-8")
+        if arguments.local_sql is not None:
+            local = Path(folder) / "sql" / "local"
+            local.mkdir(parents=True)
+            shutil.copy(arguments.local_sql, local)
         etl = [sys.executable, "-m", "etl", "--config", str(configs[0])]
         workers = ["--workers", str(arguments.workers)]
         subprocess.run([*etl, "init"], check=True, stdout=subprocess.DEVNULL)
@@ -214,8 +222,10 @@ def main() -> None:
     with admin.connect() as connection:
         version, pool = connection.exec_driver_sql("SELECT VERSION(), @@innodb_buffer_pool_size").one()
     admin.dispose()
+    local_sql = f"sql/local {arguments.local_sql.name}, " if arguments.local_sql else ""
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
-          f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {os.cpu_count()} cores, server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
+          f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {local_sql}{os.cpu_count()} cores, "
+          f"server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
     print("| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | job CPU s | server CPU s | vs pandas |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for measure in results:
