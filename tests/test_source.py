@@ -1,0 +1,71 @@
+"""Reading push tables (etl.source) on real engines: the documents arrive as the bytes stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from etl.database import source_engine
+from etl.source import Position, SourceTable, Window
+from etl.synth import PushFactory
+
+T0 = datetime(2026, 11, 11, 10, 0, 0)
+COLUMNS = ("tid", "jdp_modified", "jdp_response")
+WHOLE = Window(Position(datetime(2000, 1, 1)), datetime(2100, 1, 1), end_inclusive=False)
+
+
+def push_rows(dbs) -> dict[int, dict]:
+    """Three pushes (one with Chinese and emoji) and one without jdp_modified, by tid."""
+    factory = PushFactory(seed=11)
+    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0) for _ in range(3)]
+    rows[0]["jdp_response"] = rows[0]["jdp_response"].replace('"trade":{', '"trade":{"memo":"请尽快发货🙏😀",', 1)
+    orphan = factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0)
+    orphan["jdp_modified"] = None
+    dbs.push([*rows, orphan])
+    return {row["tid"]: row for row in [*rows, orphan]}
+
+
+@pytest.fixture
+def source_of():
+    engines = []
+
+    def source(dbs) -> SourceTable:
+        engines.append(source_engine(sa.make_url(dbs.source_url)))
+        return SourceTable(engines[-1], "jdp_tb_trade", COLUMNS, None)
+
+    yield source
+    for engine in engines:
+        engine.dispose()
+
+
+def test_documents_arrive_as_the_bytes_stored_with_int_keys(dbs, source_of):
+    rows, source = push_rows(dbs), source_of(dbs)
+    read = [*source.read_batch(WHOLE, None, 10, 1 << 20), *source.null_modified(10),
+            *source.read_keys(sorted(rows))]
+    assert len(read) == 3 + 1 + 4
+    for push in read:
+        assert type(push.key) is int
+        assert push.document == rows[push.key]["jdp_response"].encode()
+    assert "请尽快发货🙏😀".encode() in b"".join(push.document for push in read)
+
+
+def _results_charset(engine: sa.Engine) -> tuple[str, object]:
+    with engine.connect() as connection:
+        charset = connection.exec_driver_sql("SELECT @@character_set_results").scalar()
+        text = connection.exec_driver_sql("SELECT jdp_response FROM jdp_tb_trade LIMIT 1").scalar()
+    return charset, type(text)
+
+
+def test_a_read_gives_its_connection_back_as_it_was_even_when_it_fails(mysql_dbs, source_of):
+    push_rows(mysql_dbs)
+    source = source_of(mysql_dbs)
+    # The documents come from a session whose results are `binary`; every other query of the
+    # source (text keys, the table's reflection) needs the connection's own charset back.
+    source.read_batch(WHOLE, None, 10, 1 << 20)
+    assert _results_charset(source.engine) == ("utf8mb4", str)
+    with pytest.raises(RuntimeError):
+        with source._reading():
+            raise RuntimeError("the read failed")
+    assert _results_charset(source.engine) == ("utf8mb4", str)
