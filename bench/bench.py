@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="`etl run/retranslate --workers` (default 2)")
     parser.add_argument("--skip-baseline", action="store_true",
-                        help="leave out the pandas job (it needs ~29 KB of memory per push: 1M do not fit in 24 GB)")
+                        help="leave out the pandas job (it needs ~30 KB of memory per push: 1M do not fit in 24 GB)")
     parser.add_argument("--no-ext", action="store_true",
                         help="run the job with keep_ext: false (to measure what oms_trade.ext costs)")
     parser.add_argument("--reuse-source", action="store_true",
