@@ -1,4 +1,7 @@
-"""Which driver errors are worth a retry, how failures read, how id lists are written (no database needed)."""
+"""Which driver errors are worth a retry, how failures read, how id lists and values are written.
+
+No server needed: one test runs an id list on an in-memory SQLite.
+"""
 
 from __future__ import annotations
 
