@@ -83,6 +83,13 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _prefix(text: str) -> str:
+    """Database names are written into the SQL: letters, digits and underscores only."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,50}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a database name prefix (letters, digits, _)")
+    return text
+
+
 def _database(server: sa.URL, name: str, *, keep: bool = False) -> str:
     admin = sa.create_engine(server.set(database=None), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -164,7 +171,10 @@ def timed(phase: str, command: list[str], trades: int, json_mb: float) -> Measur
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("ETL_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/"),
-                        help="a MySQL/MariaDB server URL; databases etl_bench_* are (re)created there")
+                        help="a MySQL/MariaDB server URL; databases PREFIX_src, _oms, _pandas are (re)created there")
+    parser.add_argument("--prefix", type=_prefix, default="etl_bench",
+                        help="of the databases' names (default etl_bench); CI uses its own, so that its small run "
+                             "never drops a large source kept for --reuse-source")
     parser.add_argument("--pushes", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=2000)
@@ -174,15 +184,15 @@ def main() -> None:
     parser.add_argument("--no-ext", action="store_true",
                         help="run the job with keep_ext: false (to measure what oms_trade.ext costs)")
     parser.add_argument("--reuse-source", action="store_true",
-                        help="keep etl_bench_src if it holds --pushes rows already")
+                        help="keep PREFIX_src if it holds --pushes rows already")
     parser.add_argument("--local-sql", type=Path, metavar="FILE",
                         help="a file of DDL that `etl init` applies to the OMS tables after the job's own (as a "
                              "user's sql/local/ would): to measure a lever of the schema, such as a compression")
     arguments = parser.parse_args()
 
     server = sa.make_url(arguments.url)
-    source = _database(server, "etl_bench_src", keep=arguments.reuse_source)
-    target = _database(server, "etl_bench_oms")
+    source = _database(server, f"{arguments.prefix}_src", keep=arguments.reuse_source)
+    target = _database(server, f"{arguments.prefix}_oms")
     print(f"building {arguments.pushes:,} pushes ...", file=sys.stderr)
     json_mb = build_source(source, arguments.pushes, arguments.seed, reuse=arguments.reuse_source)
     print(f"  {json_mb:,.0f} MB of JSON, {json_mb * 1024 / arguments.pushes:.1f} KB per push", file=sys.stderr)
@@ -213,7 +223,7 @@ def main() -> None:
         ]
     baseline = None
     if not arguments.skip_baseline:
-        pandas_target = _database(server, "etl_bench_pandas")
+        pandas_target = _database(server, f"{arguments.prefix}_pandas")
         baseline = timed("pandas read_sql + json.loads + to_sql",
                          [sys.executable, str(HERE / "baseline.py"), source, pandas_target], n, json_mb)
         results.append(baseline)
