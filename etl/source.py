@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 
 from etl.database import reflect
@@ -36,6 +37,20 @@ def target_key(key: int | str) -> int | None:
     if key.isascii() and key.isdigit() and not key.startswith("0") and int(key) <= BIGINT_MAX:
         return int(key)
     return None
+
+
+# Character sets whose stored bytes are UTF-8 as they are; None is a binary column (BLOB), whose
+# bytes are the lander's, taken as UTF-8 as JSON is.
+_UTF8 = frozenset({None, "utf8", "utf8mb3", "utf8mb4", "ascii", "binary"})
+
+
+def _stored_charset(engine: Engine, table: str, column: str) -> str | None:
+    """The character set a MySQL/MariaDB column stores its text in."""
+    with engine.connect() as connection:
+        return connection.execute(sa.text(
+            "SELECT CHARACTER_SET_NAME FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :table AND COLUMN_NAME = :column"
+        ), {"table": table, "column": column}).scalar()
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,11 @@ class SourceTable:
         self.binary_results = (engine.dialect.name in ("mysql", "mariadb") and not self.text_key
                                and not isinstance(self.modified.type, sa.String))
         column = self.table.c[document]
+        if engine.dialect.name in ("mysql", "mariadb") and _stored_charset(engine, name, document) not in _UTF8:
+            # Jushita's tables are utf8 or utf8mb4; a landing table of a seller's own may be gbk or
+            # latin1, whose stored bytes are no UTF-8 (every push would be rejected): the server
+            # converts those, and only those.
+            column = sa.cast(column, mysql.CHAR(charset="utf8mb4"))
         self.document = (sa.type_coerce(column, sa.LargeBinary) if self.binary_results
                          else sa.cast(column, sa.LargeBinary)).label("document")
         self.sellers = tuple(sellers) if sellers else None

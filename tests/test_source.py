@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from etl.database import source_engine
 from etl.source import Position, SourceTable, Window
-from etl.synth import PushFactory
+from etl.synth import AlibabaOrderFactory, PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 COLUMNS = ("tid", "jdp_modified", "jdp_response")
@@ -69,3 +69,31 @@ def test_a_read_gives_its_connection_back_as_it_was_even_when_it_fails(mysql_dbs
         with source._reading():
             raise RuntimeError("the read failed")
     assert _results_charset(source.engine) == ("utf8mb4", str)
+
+
+
+@pytest.mark.parametrize("charset", ["gbk", "latin1"])
+def test_a_column_stored_in_another_charset_arrives_as_utf8(mysql_dbs, source_of, charset):
+    # Jushita's tables are utf8/utf8mb4, but a lander's own table may keep its text in gbk or
+    # latin1: its stored bytes are no UTF-8, and every push would be rejected as invalid JSON.
+    # Both reads are checked: an integer key (a session of binary results) and a text key.
+    text = {"gbk": "请尽快发货", "latin1": "café crème"}[charset]
+    factory, orders = PushFactory(seed=12), AlibabaOrderFactory(seed=12)
+    trade = factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0)
+    order = orders.row(orders.order(T0), "waitsellersend", T0, T0)
+    # Documents the charset can hold (the factories' have emoji and Chinese), as read, not translated.
+    trade["jdp_response"] = f'{{"trade_fullinfo_get_response":{{"trade":{{"tid":{trade["tid"]},"memo":"{text}"}}}}}}'
+    order["body"] = f'{{"result":{{"baseInfo":{{"id":{order["order_id"]},"remark":"{text}"}}}}}}'
+    engine = source_engine(sa.make_url(mysql_dbs.source_url))
+    with engine.begin() as connection:
+        for table, column in (("jdp_tb_trade", "jdp_response"), ("alibaba_order_landing", "body")):
+            connection.exec_driver_sql(f"ALTER TABLE {table} MODIFY {column} MEDIUMTEXT CHARACTER SET {charset}")
+    engine.dispose()
+    mysql_dbs.push([trade])
+    mysql_dbs.push([order], table="alibaba_order_landing")
+    source = source_of(mysql_dbs)
+    landing = SourceTable(source.engine, "alibaba_order_landing", ("order_id", "landed_at", "body"), None)
+    for table, row, column in ((source, trade, "jdp_response"), (landing, order, "body")):
+        key = next(iter(row.values()))
+        read = [*table.read_batch(WHOLE, None, 10, 1 << 20), *table.read_keys([key])]
+        assert [push.document for push in read] == [row[column].encode()] * 2
