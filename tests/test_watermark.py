@@ -1,12 +1,14 @@
-"""The watermark's pure parts: keyset ordering of positions, where a run resumes, and advancing."""
+"""The watermark: keyset ordering of positions, where a run resumes, advancing, and what a target keeps."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
-from etl.watermark import Position, advance, resume_point
+from etl.database import reflect, target_engine
+from etl.watermark import Position, advance, load_watermark, resume_point, save_watermark
 
 T0 = datetime(2024, 11, 11, 0, 0, 0)
 T1 = T0 + timedelta(seconds=1)
@@ -151,3 +153,20 @@ def test_advance_over_a_lookback_reread_keeps_the_high_water_mark():
     for reached in reread:
         watermark = advance(watermark, reached)
     assert watermark == Position(T1, BIG)
+
+
+@pytest.mark.parametrize("key", [1_000, "1000"], ids=["int-key", "text-key"])
+def test_a_saved_watermark_is_floored_to_its_second(dbs, key):
+    # A landing table's modified column may carry fractions; MySQL would round 10:00:00.7 up to
+    # 10:00:01 and a run resuming there would pass the rest of that second unread.
+    engine = target_engine(sa.make_url(dbs.target_url))
+    table = reflect(engine, ["etl_watermark"])["etl_watermark"]
+    with engine.begin() as connection:
+        if dbs.backend == "mysql":
+            # MariaDB truncates unless told to round as MySQL does.
+            connection.exec_driver_sql("SET SESSION sql_mode = CONCAT(@@sql_mode, ',TIME_ROUND_FRACTIONAL')")
+        save_watermark(connection, table, "tb", Position(datetime(2026, 11, 11, 10, 0, 0, 700_000), key),
+                       datetime(2026, 11, 11, 2, 0, 0))
+        loaded = load_watermark(connection, table, "tb", text_key=isinstance(key, str))
+    engine.dispose()
+    assert loaded == Position(datetime(2026, 11, 11, 10, 0, 0), key)
