@@ -106,19 +106,22 @@ class Progress(Protocol):
     def advance(self, counts: RunCounts) -> None: ...
 
 
-def translate_push(kind: Kind, push: Push, modified_column: str = "jdp_modified", extras: Extras | None = None) -> Outcome:
+def translate_push(kind: Kind, push: Push, columns: tuple[str, str, str] = ("tid", "jdp_modified", "jdp_response"),
+                   extras: Extras | None = None) -> Outcome:
     """Parse and translate one push, then add the job's `extras` to its rows; anything that cannot
-    be translated becomes a reject with its reason."""
+    be translated becomes a reject with its reason, which names the source's `columns` (key,
+    modified time, JSON) as the job's table has them."""
+    _, modified_column, json_column = columns
     if push.modified is None:
         return Rejected(push, _NULL_MODIFIED.format(column=modified_column))
     if push.target_key is None:
         return Rejected(push, f"the row's key {push.key!r} is not a numeric id the target's {kind.key_column} can hold")
     if push.document is None or not push.document.strip():
-        return Rejected(push, "jdp_response is empty")
+        return Rejected(push, f"{json_column} is empty")
     try:
         document = orjson.loads(push.document)
     except orjson.JSONDecodeError as error:
-        return Rejected(push, f"jdp_response is not valid JSON: {error}")
+        return Rejected(push, f"{json_column} is not valid JSON: {error}")
     try:
         rows = kind.translate(document)
         if extras is not None:
@@ -459,7 +462,7 @@ class _Run:
             todo = [push for push in batch if push.key not in done]
         else:
             todo = list(batch)  # a retranslate rewrites what it reads: that is what it is for
-        outcomes = [translate_push(self.kind, push, self.job.modified_column, self.extras) for push in todo]
+        outcomes = [translate_push(self.kind, push, self.job.source_columns, self.extras) for push in todo]
         for outcome in outcomes:
             if isinstance(outcome, Translated):
                 for warning in outcome.rows.warnings:

@@ -70,12 +70,12 @@ def _batches(source: SourceTable, window: Window, size: int, max_bytes: int) -> 
         after = batch[-1].position
 
 
-def _tally(sink: Sink, connection: sa.Connection, batch: list[Push], modified_column: str,
+def _tally(sink: Sink, connection: sa.Connection, batch: list[Push], columns: tuple[str, str, str],
            named: dict[str, list]) -> list[dict]:
     """One row per push of `batch`: its seller, day and state, and the amounts on both sides."""
     kind = sink.kind
     amount = sink.parent.c[kind.amount]
-    outcomes = [translate_push(kind, push, modified_column) for push in batch]
+    outcomes = [translate_push(kind, push, columns) for push in batch]
     keys = [push.target_key for push in batch if push.target_key is not None]
     held = sink.held_versions(connection, keys, lock=False)
     amounts: dict[int, Decimal | None] = {}
@@ -123,7 +123,7 @@ def verify_job(job: JobConfig, since: datetime, until: datetime) -> Reconciliati
         with database_errors("source", job.source_url), database_errors("target", job.target_url), \
                 target_db.connect() as connection:
             for batch in _batches(source, window, job.batch_size, job.batch_bytes):
-                rows = _tally(sink, connection, batch, job.modified_column, named)
+                rows = _tally(sink, connection, batch, job.source_columns, named)
                 frames.append(pd.DataFrame(rows, columns=COLUMNS))
     finally:
         source_db.dispose()
