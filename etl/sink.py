@@ -81,11 +81,11 @@ class Sink:
         re-reading its lookback window skips these before parsing them (cheap catch-up).
         """
         # The last element of a held version is the row's jdp_modified (NOT NULL), as _version puts it.
-        return {push.key for push in pushes if push.target_key in held and held[push.target_key][-1] == (1, push.modified)}
+        return {push.key for push in pushes if push.target_key in held and held[push.target_key][-1] == (1, push.stamp)}
 
     def parent_row(self, item: Translated) -> Row:
         """The parent row of a translated push, with the push's jdp_modified."""
-        return {**item.rows.tables[self.kind.parent][0], MODIFIED: item.push.modified}
+        return {**item.rows.tables[self.kind.parent][0], MODIFIED: item.push.stamp}
 
     def version_of(self, parent: Row) -> tuple:
         """A parent row's version, comparable with `held_versions`' (newer wins on it)."""
@@ -198,7 +198,7 @@ class Sink:
             {
                 "job": self.job,
                 **reject_key(item.push),
-                MODIFIED: item.push.modified,
+                MODIFIED: item.push.stamp,
                 "error": item.reason,
                 "last_seen": now,
                 "first_seen": now,

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from etl.database import reflect
 from etl.errors import ConfigError
 from etl.translate.fields import BIGINT_MAX
-from etl.watermark import Position
+from etl.watermark import Position, to_second
 
 # The column of the target's rows (and of the watermark) that holds the push's modified time.
 MODIFIED = "jdp_modified"
@@ -64,6 +64,11 @@ class Push:
     key: int | str
     modified: datetime | None
     document: bytes | None
+
+    @property
+    def stamp(self) -> datetime | None:
+        """`modified` as the target keeps it (jdp_modified of its rows, its version, its rejects)."""
+        return None if self.modified is None else to_second(self.modified)
 
     @property
     def position(self) -> Position:

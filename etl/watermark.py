@@ -18,6 +18,13 @@ import sqlalchemy as sa
 from etl.database import upsert
 
 
+def to_second(moment: datetime) -> datetime:
+    """A source's modified time as the target's DATETIME columns keep it: the job's clock is the
+    whole second of Jushita's tables. A landing table's fraction is floored here, by the job, as
+    MariaDB would; MySQL would round it up, past rows of that second not yet read."""
+    return moment.replace(microsecond=0) if moment.microsecond else moment
+
+
 @dataclass(frozen=True)
 class Position:
     """A point in keyset order. `key=None` stands before every key of that second."""
@@ -88,12 +95,10 @@ def save_watermark(connection: sa.Connection, table: sa.Table, job: str, positio
     if position.key is None:
         raise ValueError("a watermark is the position of a row read, with its key")
     text = isinstance(position.key, str)
-    # Down to the second, as the column holds it, but by the job: MySQL rounds a fraction
-    # (10:00:00.7 would be kept as 10:00:01, past rows of that second not yet read), MariaDB
-    # truncates. (floor(t), key) sorts before (t, key), so a run resuming there only re-reads.
+    # (to_second(t), key) sorts before (t, key): a run resuming there only re-reads.
     upsert(
         connection,
         table,
-        [{"job": job, "jdp_modified": position.modified.replace(microsecond=0), "tid": 0 if text else position.key,
+        [{"job": job, "jdp_modified": to_second(position.modified), "tid": 0 if text else position.key,
           "key_text": position.key if text else None, "updated_at": now}],
     )

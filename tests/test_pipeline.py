@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import orjson
 import pytest
+import sqlalchemy as sa
+from support import etl
 
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import PushFactory
@@ -230,3 +232,25 @@ def test_a_catch_up_run_skips_rows_already_written_before_parsing_them(dbs, fact
     # A retranslate re-reads everything it is asked to: that is what it is for.
     redo = retranslate_job(dbs.job(), T0, T0 + timedelta(seconds=1))
     assert (redo.counts.trades_written, redo.counts.rejects) == (4, 1)
+
+
+def test_a_source_clock_with_fractions_is_kept_to_the_second(dbs, factory, tmp_path):
+    # A landing table's modified column may carry fractions (DATETIME(6)); the target's columns keep
+    # whole seconds. The job floors them itself, so that a re-read is the same push on any server,
+    # whichever way it would round: a catch-up skips it, verify finds it current, a retranslate writes it.
+    if dbs.backend == "mysql":
+        engine = sa.create_engine(dbs.source_url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE jdp_tb_trade MODIFY jdp_modified DATETIME(6)")
+        engine.dispose()
+    stamps = [T0 + timedelta(microseconds=700_000), T0 + timedelta(seconds=1, microseconds=200_000)]
+    dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, stamp) for stamp in stamps])
+    assert run_job(dbs.job()).counts.trades_written == 2
+    again = run_job(dbs.job())
+    assert (again.counts.rows_read, again.counts.trades_written) == (2, 0)
+    assert dbs.select("oms_trade", "jdp_modified", "jdp_modified") == [(T0,), (T0 + timedelta(seconds=1),)]
+    assert dbs.select("etl_watermark", "jdp_modified") == [(T0 + timedelta(seconds=1),)]
+    assert retranslate_job(dbs.job(), T0, T0 + timedelta(minutes=1)).counts.trades_written == 2
+    config = str(dbs.config_file(tmp_path, {"tb": {}}))
+    code, _, err = etl("--config", config, "verify", "tb", "--since", "2026-11-11", "--until", "2026-11-12")
+    assert code == 0 and "holds every push" in err
