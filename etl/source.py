@@ -44,6 +44,13 @@ def target_key(key: int | str) -> int | None:
 _UTF8 = frozenset({None, "utf8", "utf8mb3", "utf8mb4", "ascii", "binary"})
 
 
+def _type_name(column: sa.Column, engine: Engine) -> str:
+    try:
+        return column.type.compile(dialect=engine.dialect)
+    except sa.exc.CompileError:  # a type the dialect cannot spell (SQLite's untyped column)
+        return "untyped"
+
+
 def _stored_charset(engine: Engine, table: str, column: str) -> str | None:
     """The character set a MySQL/MariaDB column stores its text in."""
     with engine.connect() as connection:
@@ -107,15 +114,21 @@ class SourceTable:
         key, modified, document = columns
         self.engine = engine
         self.key = self.table.c[key]
-        self.text_key = isinstance(self.key.type, sa.String)
         self.modified = self.table.c[modified]
+        # Checked here, before a run: a key or a clock of another type would fail every batch.
+        if not isinstance(self.key.type, (sa.Integer, sa.String)):
+            raise ConfigError(f"source table {name}'s key column {key} is {_type_name(self.key, engine)}: "
+                              "it must be an integer column, or text holding the ids' digits")
+        if not isinstance(self.modified.type, sa.DateTime):
+            raise ConfigError(f"source table {name}'s modified column {modified} is "
+                              f"{_type_name(self.modified, engine)}: the watermark needs a DATETIME or TIMESTAMP column")
+        self.text_key = isinstance(self.key.type, sa.String)
         # The raw bytes: orjson parses bytes directly, and decoding to str first costs more than parsing.
         # MySQL/MariaDB send them as stored to a session whose results are `binary` (see `_reading`):
         # a CAST(... AS BINARY) converts every character on the server (26 us a 6 KB document of the
-        # benchmark's, against 11 to read it as stored). The key and modified values must then not
-        # be text, which a session like that would hand over as bytes too.
-        self.binary_results = (engine.dialect.name in ("mysql", "mariadb") and not self.text_key
-                               and not isinstance(self.modified.type, sa.String))
+        # benchmark's, against 11 to read it as stored). The key must then not be text, which a
+        # session like that would hand over as bytes too.
+        self.binary_results = engine.dialect.name in ("mysql", "mariadb") and not self.text_key
         column = self.table.c[document]
         if engine.dialect.name in ("mysql", "mariadb") and _stored_charset(engine, name, document) not in _UTF8:
             # Jushita's tables are utf8 or utf8mb4; a landing table of a seller's own may be gbk or

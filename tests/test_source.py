@@ -1,11 +1,14 @@
-"""Reading push tables (etl.source) on real engines: the documents arrive as the bytes stored."""
+"""Reading push tables (etl.source) on real engines: the documents arrive as UTF-8 bytes, and a table
+whose key or clock the job cannot page on is refused before a run."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
+from support import etl
 
 from etl.database import source_engine
 from etl.source import Position, SourceTable, Window
@@ -97,3 +100,22 @@ def test_a_column_stored_in_another_charset_arrives_as_utf8(mysql_dbs, source_of
         key = next(iter(row.values()))
         read = [*table.read_batch(WHOLE, None, 10, 1 << 20), *table.read_keys([key])]
         assert [push.document for push in read] == [row[column].encode()] * 2
+
+
+@pytest.mark.parametrize("column, kind, says", [
+    ("order_id", sa.Numeric(20, 0), r"key column order_id is (NUMERIC|DECIMAL)\(20, 0\): it must be an integer"),
+    ("landed_at", sa.String(19), r"modified column landed_at is VARCHAR\(19\): the watermark needs a DATETIME"),
+    ("landed_at", sa.BigInteger(), r"modified column landed_at is BIGINT(\(20\))?: the watermark needs a DATETIME"),
+    ("landed_at", sa.Date(), r"modified column landed_at is DATE: the watermark needs a DATETIME"),
+], ids=["decimal-key", "text-clock", "epoch-clock", "date-clock"])
+def test_a_key_or_clock_column_of_another_type_is_a_configuration_error(dbs, tmp_path, column, kind, says):
+    # A lander's own table may keep the time as text or epoch seconds: it would fail every batch.
+    types = {"order_id": sa.String(32), "landed_at": sa.DateTime(), "body": sa.Text(), column: kind}
+    engine = source_engine(sa.make_url(dbs.source_url))
+    sa.Table("landing", sa.MetaData(), *(sa.Column(name, type_) for name, type_ in types.items())).create(engine)
+    engine.dispose()
+    settings = {"kind": "alibaba_order", "table": "landing", "key_column": "order_id",
+                "modified_column": "landed_at", "json_column": "body"}
+    config = str(dbs.config_file(tmp_path, {"lander": settings}))
+    code, _, err = etl("--config", config, "run")
+    assert code == 2 and re.search(says, err)
