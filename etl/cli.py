@@ -37,7 +37,7 @@ from etl.stopping import request_stop
 
 log = logging.getLogger("etl")
 
-_DATETIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+_DATETIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 # When several jobs fail, the exit code is the most severe: a database down outranks
 # a broken job, which outranks a busy one (that one only needs to wait).
 _SEVERITY = (69, 65, 2, 1, 130, 75)

@@ -49,6 +49,11 @@ def test_run_then_status_and_retranslate(dbs, tmp_path):
     assert code == 0 and out.splitlines()[0].split()[:2] == ["job", "watermark"]
     code, out, _ = etl("--config", config, "retranslate", "tb", "--since", "2026-11-11", "--until", "2026-11-12")
     assert code == 0 and "retranslate" in out and "read 40" in out
+    # To the minute, as an operator types it.
+    code, out, _ = etl("--config", config, "retranslate", "tb", "--since", "2026-11-11 00:00", "--until", "2026-11-12T00:00")
+    assert code == 0 and "read 40" in out
+    code, _, err = etl("--config", config, "retranslate", "tb", "--since", "2026-11-12", "--until", "2026-11-11")
+    assert code == 2 and "--until" in err
 
 
 def test_one_jobs_yaml_runs_jobs_of_every_kind(dbs, tmp_path):
