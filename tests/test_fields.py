@@ -316,3 +316,23 @@ def test_parse_int_checks_the_range_of_the_column_it_is_for(bits, inside, outsid
     assert parse_int(str(inside), "x", bits) == inside
     with pytest.raises(FieldError, match="too large"):
         parse_int(outside, "x", bits)
+
+
+@pytest.mark.parametrize("value", ["10.005", 0.125, "1e-3", "-0.001"], ids=["string", "float", "exponent", "negative"])
+def test_parse_money_rejects_a_fraction_of_a_cent(value):
+    # MySQL's DECIMAL(15,2) would round it and SQLite would keep it: neither is what was pushed.
+    with pytest.raises(FieldError, match=r"trade\.payment .* more than 2 decimal places"):
+        parse_money(value, "trade.payment")
+
+
+@pytest.mark.parametrize("value, places, expected", [
+    ("10.500", 2, Decimal("10.500")), ("0.0125", 4, Decimal("0.0125")), ("0.0125", None, Decimal("0.0125")),
+    ("5.0", 0, Decimal("5.0")),
+], ids=["trailing-zeros", "four-places", "any", "whole"])
+def test_parse_money_keeps_what_its_places_hold(value, places, expected):
+    assert parse_money(value, "order.price", places) == expected
+
+
+def test_parse_money_names_the_places_it_holds():
+    with pytest.raises(FieldError, match="more than 0 decimal places"):
+        parse_money("5.5", "fen", places=0)

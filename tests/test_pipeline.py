@@ -119,6 +119,19 @@ def test_ids_money_emoji_and_ciphertext_arrive_exactly(dbs, factory):
     assert tids == {2106089115686783163}
 
 
+def test_a_fraction_of_a_cent_rejects_the_push_on_every_target(dbs, factory):
+    # MySQL would round 10.005 to 10.01 and SQLite would keep 10.005: the push is quarantined instead.
+    trade = factory.trade(T0)
+    row = factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0)
+    document = orjson.loads(row["jdp_response"])
+    document["trade_fullinfo_get_response"]["trade"]["post_fee"] = "10.005"
+    dbs.push([{**row, "jdp_response": orjson.dumps(document).decode()}])
+    assert run_job(dbs.job()).counts.rejects == 1
+    [(error,)] = dbs.query("SELECT error FROM etl_reject")
+    assert error == "trade.post_fee = '10.005' has more than 2 decimal places, which its column would round away"
+    assert trade_ids(dbs) == []
+
+
 def test_a_bad_push_is_rejected_and_resolved_when_it_translates(dbs, factory):
     good, bad = factory.trade(T0), factory.trade(T0)
     bad_row = factory.row(bad, "WAIT_SELLER_SEND_GOODS", T0, T0)

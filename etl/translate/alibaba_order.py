@@ -93,7 +93,7 @@ def _exact_id(source: Mapping[str, Any], text_name: str, number_name: str, path:
 
 
 def _fen(value: object, path: Path) -> Decimal | None:
-    amount = parse_money(value, path)
+    amount = parse_money(value, path, places=0)
     return None if amount is None else amount / _FEN
 
 

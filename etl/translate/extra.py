@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -90,8 +91,12 @@ def _whole(bits: int, value: object, path: Path) -> int | None:
 
 
 def _float(value: object, path: Path) -> float | None:
-    amount = parse_money(value, path)
+    amount = parse_money(value, path, places=None)
     return None if amount is None else float(amount)
+
+
+def _decimal(places: int | None, value: object, path: Path) -> Decimal | None:
+    return parse_money(value, path, places)
 
 
 def _date(value: object, path: Path) -> date | None:
@@ -109,7 +114,7 @@ def _converter(column: sa.Column) -> Callable[[object, Path], Any]:
     if isinstance(kind, sa.Float):
         return _float
     if isinstance(kind, sa.Numeric):
-        return parse_money
+        return partial(_decimal, kind.scale)
     if isinstance(kind, sa.DateTime):
         return parse_datetime
     if isinstance(kind, sa.Date):

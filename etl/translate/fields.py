@@ -13,8 +13,9 @@ from decimal import Decimal, InvalidOperation
 
 # BIGINT is signed on the target; anything outside it cannot be stored.
 BIGINT_MAX = 2**63 - 1
-# Money columns are DECIMAL(15,2): 13 integer digits.
+# Money columns are DECIMAL(15,2): 13 integer digits, and cents.
 _MONEY_LIMIT = Decimal("1e13")
+_CENT = Decimal("0.01")
 _ZERO_DATETIMES = frozenset({"0000-00-00 00:00:00", "0000-00-00"})
 _FLAG_TEXT = {"true": True, "false": False, "1": True, "0": False}
 _INT_COLUMNS = {8: "a TINYINT", 16: "a SMALLINT", 32: "an INT", 64: "a BIGINT"}
@@ -70,15 +71,19 @@ def parse_id(value: object, path: Path) -> int | None:
     return number
 
 
-def parse_money(value: object, path: Path) -> Decimal | None:
-    """Yuan as an exact Decimal; a JSON number is read through its shortest repr."""
+def parse_money(value: object, path: Path, places: int | None = 2) -> Decimal | None:
+    """Yuan as an exact Decimal; a JSON number is read through its shortest repr.
+
+    More than `places` decimals (a fraction of a cent: None allows any) is an error, not a
+    rounding: MySQL's DECIMAL would round it and SQLite would keep it, and neither is the push.
+    """
     if type(value) is str:
         # The common case, a third of the cost of the checks below (money is a fifth of a trade's
         # translation): Decimal() ignores surrounding whitespace itself, and a NaN fails the
         # comparison (it raises) as an infinity does; whatever fails is judged by the code below.
         try:
             amount = Decimal(value)
-            if -_MONEY_LIMIT < amount < _MONEY_LIMIT:
+            if -_MONEY_LIMIT < amount < _MONEY_LIMIT and places == 2 and not amount % _CENT:
                 return amount
         except InvalidOperation:
             pass
@@ -100,6 +105,8 @@ def parse_money(value: object, path: Path) -> Decimal | None:
         raise FieldError(f"{where(path, value)} is not an amount") from None
     if not amount.is_finite() or abs(amount) >= _MONEY_LIMIT:
         raise FieldError(f"{where(path, value)} is not an amount a DECIMAL(15,2) column can hold")
+    if places is not None and amount % Decimal(1).scaleb(-places):
+        raise FieldError(f"{where(path, value)} has more than {places} decimal places, which its column would round away")
     return amount
 
 
