@@ -377,7 +377,7 @@ def verify(context: click.Context, job: str, since: datetime, until: datetime, c
     if csv_path is not None:
         report.to_csv(csv_path)
     if not context.obj["quiet"]:
-        click.echo(table.to_string(index=False) if not table.empty else f"{job}: no pushes in the window")
+        click.echo(report.to_text() if not table.empty else f"{job}: no pushes in the window")
         for name in ("missing", "stale", "rejected"):
             keys = getattr(report, name)
             if keys:

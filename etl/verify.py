@@ -58,6 +58,11 @@ class Reconciliation:
         return int(table["missing"].sum() + table["stale"].sum() + table["rejected"].sum()
                    + (table["source_amount"] != table["target_amount"]).sum())
 
+    def to_text(self) -> str:
+        """The table for a terminal: seller nicks are Chinese, two columns wide a character."""
+        with pd.option_context("display.unicode.east_asian_width", True):
+            return self.table.to_string(index=False)
+
     def to_csv(self, path: Path) -> None:
         # Money as its exact text, never through a float.
         self.table.astype({"source_amount": str, "target_amount": str}).to_csv(path, index=False)

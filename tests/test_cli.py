@@ -13,6 +13,7 @@ import random
 import signal
 import time
 from datetime import datetime, timedelta
+from unicodedata import east_asian_width
 
 import orjson
 import pandas as pd
@@ -135,6 +136,9 @@ def test_verify_proves_a_complete_window_and_names_what_is_missing_stale_or_diff
     # One missing, one stale, and one seller-day whose payments differ by a cent.
     assert code == 1 and "3 difference(s)" in err
     assert f"missing: {lost.tid}" in out and f"stale: {newer.tid}" in out
+    # The table's columns line up on a terminal, where a Chinese seller nick is two columns a character.
+    table = [line for line in out.splitlines() if not line.startswith(("missing:", "stale:", "rejected:"))]
+    assert len({sum(2 if east_asian_width(c) in "WF" else 1 for c in line) for line in table}) == 1
     rows = csv.read_text(encoding="utf-8").splitlines()  # the earlier CSV is left as it was
     assert len(rows) > 1
 
