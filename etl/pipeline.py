@@ -281,7 +281,7 @@ class _Run:
             tables = reflect(self.target_engine, Sink.table_names(self.kind))
             with self.target_engine.connect() as connection:
                 check_up_to_date(connection)
-        self.sink = Sink(self.kind, tables, self.job.name)
+        self.sink = Sink(self.kind, tables, self.job.name, check_lengths=self.target_engine.dialect.name == "sqlite")
         self.extras = Extras(self.job.name, self.kind, self.job.extra_columns, self.job.keep_ext, tables)
         if self.job.load_data:
             self.load_data = self._target("asking whether the target allows LOAD DATA LOCAL", self._load_data_allowed)
@@ -462,7 +462,8 @@ class _Run:
             todo = [push for push in batch if push.key not in done]
         else:
             todo = list(batch)  # a retranslate rewrites what it reads: that is what it is for
-        outcomes = [translate_push(self.kind, push, self.job.source_columns, self.extras) for push in todo]
+        outcomes = self.sink.fitting(
+            [translate_push(self.kind, push, self.job.source_columns, self.extras) for push in todo])
         for outcome in outcomes:
             if isinstance(outcome, Translated):
                 for warning in outcome.rows.warnings:

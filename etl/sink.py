@@ -51,13 +51,21 @@ def _version(values: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
 class Sink:
     """The target tables of one kind of job, reflected once per run."""
 
-    def __init__(self, kind: Kind, tables: dict[str, sa.Table], job: str) -> None:
+    def __init__(self, kind: Kind, tables: dict[str, sa.Table], job: str, *, check_lengths: bool = False) -> None:
+        """`check_lengths`: the target stores a text of any length in a VARCHAR(n) (SQLite), where
+        MySQL's strict mode refuses it and the push is rejected: `fitting` rejects it first, so
+        that both kinds of target end with the same rows."""
         self.kind = kind
         self.job = job
         self.tables = tables
         self.parent = tables[kind.parent]
         self.key = self.parent.c[kind.key_column]
         self.version_columns = [self.parent.c[name] for name in (*kind.version, MODIFIED)]
+        self.lengths = {
+            name: [(column.name, column.type.length) for column in tables[name].columns
+                   if isinstance(column.type, sa.String) and column.type.length]
+            for name in (kind.parent, *kind.children)
+        } if check_lengths else {}
 
     @staticmethod
     def table_names(kind: Kind) -> tuple[str, ...]:
@@ -82,6 +90,22 @@ class Sink:
         """
         # The last element of a held version is the row's jdp_modified (NOT NULL), as _version puts it.
         return {push.key for push in pushes if push.target_key in held and held[push.target_key][-1] == (1, push.stamp)}
+
+    def fitting(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """`outcomes`, a push with a text longer than its column rejected (with `check_lengths`)."""
+        if not self.lengths:
+            return outcomes
+        return [self._fits(item) if isinstance(item, Translated) else item for item in outcomes]
+
+    def _fits(self, item: Translated) -> Outcome:
+        for name, limits in self.lengths.items():
+            for row in item.rows.tables.get(name, ()):
+                for column, length in limits:
+                    value = row.get(column)
+                    if type(value) is str and len(value) > length:
+                        return Rejected(item.push, f"{name}.{column} is {len(value)} characters, longer than its "
+                                                   f"VARCHAR({length}) (MySQL's strict mode refuses it too)")
+        return item
 
     def parent_row(self, item: Translated) -> Row:
         """The parent row of a translated push, with the push's jdp_modified."""
