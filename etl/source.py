@@ -128,9 +128,10 @@ class SourceTable:
         # a CAST(... AS BINARY) converts every character on the server (26 us a 6 KB document of the
         # benchmark's, against 11 to read it as stored). The key must then not be text, which a
         # session like that would hand over as bytes too.
-        self.binary_results = engine.dialect.name in ("mysql", "mariadb") and not self.text_key
+        on_mysql = engine.dialect.name in ("mysql", "mariadb")
+        self.binary_results = on_mysql and not self.text_key
         column = self.table.c[document]
-        if engine.dialect.name in ("mysql", "mariadb") and _stored_charset(engine, name, document) not in _UTF8:
+        if on_mysql and _stored_charset(engine, name, document) not in _UTF8:
             # Jushita's tables are utf8 or utf8mb4; a landing table of a seller's own may be gbk or
             # latin1, whose stored bytes are no UTF-8 (every push would be rejected): the server
             # converts those, and only those.

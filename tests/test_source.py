@@ -74,7 +74,6 @@ def test_a_read_gives_its_connection_back_as_it_was_even_when_it_fails(mysql_dbs
     assert _results_charset(source.engine) == ("utf8mb4", str)
 
 
-
 @pytest.mark.parametrize("charset", ["gbk", "latin1"])
 def test_a_column_stored_in_another_charset_arrives_as_utf8(mysql_dbs, source_of, charset):
     # Jushita's tables are utf8/utf8mb4, but a lander's own table may keep its text in gbk or

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -95,10 +94,6 @@ def _float(value: object, path: Path) -> float | None:
     return None if amount is None else float(amount)
 
 
-def _decimal(places: int | None, value: object, path: Path) -> Decimal | None:
-    return parse_money(value, path, places)
-
-
 def _date(value: object, path: Path) -> date | None:
     moment = parse_datetime(value, path)
     return None if moment is None else moment.date()
@@ -114,7 +109,7 @@ def _converter(column: sa.Column) -> Callable[[object, Path], Any]:
     if isinstance(kind, sa.Float):
         return _float
     if isinstance(kind, sa.Numeric):
-        return partial(_decimal, kind.scale)
+        return partial(parse_money, places=kind.scale)
     if isinstance(kind, sa.DateTime):
         return parse_datetime
     if isinstance(kind, sa.Date):
