@@ -219,11 +219,161 @@ def test_an_untranslatable_1688_order_is_rejected_with_a_useful_reason(document,
     assert reason in str(caught.value)
 
 
-def test_a_line_without_its_string_id_is_rejected_not_rounded():
+def test_a_line_without_its_string_id_takes_the_exact_one_logistics_items_list():
     document = orjson.loads(orjson.dumps(SEED_003))
     del document["data"][0]["productItems"][0]["subItemIDString"]
-    with pytest.raises(TranslateError, match="productItems.0..subItemIDString is missing"):
+    # subItemID says ...200 (through a double); logisticsItems[0].subItemIds lists "...163" as text.
+    assert translate_alibaba_order(document).tables == translate_alibaba_order(SEED_003).tables
+
+
+def test_a_line_without_its_string_id_or_a_listed_one_is_rejected_not_rounded():
+    document = orjson.loads(orjson.dumps(SEED_003))
+    del document["data"][0]["productItems"][0]["subItemIDString"]
+    document["data"][0]["nativeLogistics"]["logisticsItems"][0]["subItemIds"] = "2106089115686999999"
+    with pytest.raises(TranslateError, match=r"productItems.0..subItemIDString is missing .* lists none"):
         translate_alibaba_order(document)
+
+
+def test_a_line_id_listed_only_as_a_number_is_not_recovered():
+    document = orjson.loads(orjson.dumps(SEED_003))
+    del document["data"][0]["productItems"][0]["subItemIDString"]
+    document["data"][0]["nativeLogistics"]["logisticsItems"][0]["subItemIds"] = 2106089115686783200
+    with pytest.raises(TranslateError, match="lists none"):
+        translate_alibaba_order(document)
+
+
+# --- real-world shapes: nulls, 1688's own answers, string forms sent as numbers ------------------------
+
+
+def _seed_order() -> dict:
+    return orjson.loads(orjson.dumps(SEED_003["data"][0]))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"trade_fullinfo_get_response": {"trade": bare_trade()}, "error_response": None},
+        {"trade_fullinfo_get_response": {"trade": bare_trade(), "request_id": "x1"}, "error_response": {}},
+        {"trade_fullinfo_get_response": {"trade": bare_trade()}, "error_response": {"request_id": "x1"}},
+        {"open_trade_get_response": None, "trade_fullinfo_get_response": {"trade": bare_trade()}},
+        {"trade_fullinfo_get_response": {}, "open_trade_get_response": {"trade": bare_trade()}},
+        {"code": None, "data": {"trade_fullinfo_get_response": {"trade": bare_trade()}}},
+        {"code": "0", "msg": None, "data": [bare_trade()], "errorCode": "", "success": True},
+        {"trades_sold_get_response": {"trades": {"trade": [bare_trade()]}, "total_results": 1}},
+        {"trades_sold_increment_get_response": {"trades": {"trade": [bare_trade()]}, "has_next": False}},
+        {"trade_get_response": {"trade": bare_trade()}},
+        orjson.dumps({"trade_fullinfo_get_response": {"trade": bare_trade()}}).decode(),
+        {"topic": "taobao_trade_TradeSuccess", "content": orjson.dumps(bare_trade()).decode()},
+        {"topic": "taobao_trade_TradeSuccess", "content": {"trade_fullinfo_get_response": {"trade": bare_trade()}}},
+    ],
+    ids=["error-null", "error-empty", "error-without-code", "envelope-null", "envelope-empty-then-another",
+         "gateway-code-null", "gateway-with-nulls", "trades-sold-get", "trades-sold-increment-get", "trade-get",
+         "json-encoded-twice", "tmc-content-string", "tmc-content-object"],
+)
+def test_null_or_empty_members_count_as_absent_and_every_whole_wrapper_is_taken_off(document):
+    assert translate_trade(document) == translate_trade(bare_trade())
+
+
+@pytest.mark.parametrize(
+    "document, reason",
+    [
+        ({"error_response": {"code": 15, "msg": None, "sub_msg": "订单不存在"}}, "TOP error response (code=15 sub_msg=订单不存在)"),
+        ({"error_code": "gw.QosAppFrequencyLimit", "error_message": "App call limited", "request_id": "x"},
+         "error answer (code gw.QosAppFrequencyLimit: App call limited), not a trade"),
+        ({"success": "false", "data": bare_trade()}, "error answer (code none: no message)"),
+        ({"topic": "taobao_trade_TradeCreate", "content": '{"tid":"1","status":"TRADE_CREATE"}'},
+         "TMC message's content (taobao_trade_TradeCreate) has only the event's fields, not a whole trade (no orders)"),
+        ({"topic": "taobao_trade_TradeCreate", "content": "not json"}, "content (taobao_trade_TradeCreate) is a JSON str"),
+        ({"trades_sold_get_response": {"trades": {"trade": [bare_trade(), bare_trade()]}}},
+         "trades_sold_get_response.trades.trade lists 2 documents; a push carries one trade"),
+        ('"just text"', "the push is a JSON str, not an object"),
+    ],
+    ids=["top-error-partly-null", "open-gateway-error", "success-false", "tmc-event-only", "tmc-not-json",
+         "two-trades", "string-of-a-string"],
+)
+def test_an_error_or_a_partial_wrapper_is_refused_saying_which(document, reason):
+    with pytest.raises(TranslateError) as caught:
+        translate_trade(document)
+    assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "translate, accepted",
+    [
+        (translate_trade, "expected trade_fullinfo_get_response.trade, open_trade_get_response.trade, "
+                          "trade_get_response.trade, trades_sold_get_response.trades.trade, "
+                          "trades_sold_increment_get_response.trades.trade, a gateway's {code, data}, "
+                          "a TMC message's content, a JSON string of one of these, or a bare trade with tid"),
+        (translate_refund, "expected refund_get_response.refund, refunds_receive_get_response.refunds.refund, "
+                           "a gateway's {code, data}, a TMC message's content, a JSON string of one of these, "
+                           "or a bare refund with refund_id"),
+        (translate_alibaba_order, "expected result, a gateway's {code, data}, a TMC message's content, "
+                                  "a JSON string of one of these, or a bare 1688 order with baseInfo"),
+    ],
+    ids=["tb_trade", "tb_refund", "alibaba_order"],
+)
+def test_every_not_a_reason_names_the_shapes_its_kind_accepts(translate, accepted):
+    for document in ({"item_get_response": {"item": {}}}, {"trade_fullinfo_get_response": {}}, {}):
+        with pytest.raises(TranslateError) as caught:
+            translate(document)
+        assert accepted in str(caught.value)
+
+
+def test_1688_detail_and_list_answers_translate_like_the_bare_order():
+    bare = translate_alibaba_order(_seed_order())
+    assert translate_alibaba_order({"result": _seed_order(), "success": "true", "errorCode": None,
+                                    "errorMessage": None}) == bare
+    assert translate_alibaba_order({"result": [_seed_order()], "totalRecord": 1}) == bare
+    assert translate_alibaba_order({"success": True, "result": _seed_order(), "errorCode": ""}) == bare
+
+
+@pytest.mark.parametrize(
+    "document, reason",
+    [
+        ({"result": None, "success": "false", "errorCode": "400_2", "errorMessage": "订单不存在"},
+         "the push is an error answer (code 400_2: 订单不存在), not a 1688 order"),
+        ({"result": [], "totalRecord": 0}, "the push's result lists 0 documents; a push carries one 1688 order"),
+        ({"result": [_seed_order(), _seed_order()], "totalRecord": 2}, "result lists 2 documents"),
+        ({"result": {}, "success": "true"}, "the push has no result object: expected result"),
+    ],
+    ids=["error", "empty-list", "two-orders", "empty-result"],
+)
+def test_a_1688_answer_without_one_order_is_refused_saying_why(document, reason):
+    with pytest.raises(TranslateError) as caught:
+        translate_alibaba_order(document)
+    assert reason in str(caught.value)
+
+
+BIG = 58218860985545941  # above 2**53: through a double it reads 58218860985545944
+SMALL = 2**53 - 1
+
+
+@pytest.mark.parametrize(
+    "translate, document, field",
+    [
+        (translate_trade, bare_trade(tid_str=BIG + 3), "trade.tid_str = 58218860985545944"),
+        (translate_trade, bare_trade(orders={"order": [{"oid": OID, "oid_str": float(OID)}]}),
+         "trade.orders.order[0].oid_str = 4.0123456789022346e+18"),
+        (translate_alibaba_order, {**_seed_order(), "baseInfo": {**_seed_order()["baseInfo"], "idOfStr": BIG}},
+         "baseInfo.idOfStr = 58218860985545941"),
+        (translate_alibaba_order,
+         {**_seed_order(), "productItems": [{**_seed_order()["productItems"][0], "subItemIDString": BIG + 3}]},
+         "productItems[0].subItemIDString = 58218860985545944"),
+    ],
+    ids=["tid_str", "oid_str-float", "idOfStr", "subItemIDString"],
+)
+def test_a_string_form_id_sent_as_a_large_number_is_refused_naming_the_field(translate, document, field):
+    with pytest.raises(TranslateError) as caught:
+        translate(document)
+    assert field in str(caught.value)
+    assert "lost precision" in str(caught.value) or "floating-point" in str(caught.value)
+
+
+def test_a_string_form_id_sent_as_a_number_a_double_holds_is_trusted():
+    assert translate_trade(bare_trade(tid=SMALL, tid_str=SMALL)).key == SMALL
+    order = _seed_order()
+    order["baseInfo"]["idOfStr"] = SMALL
+    assert translate_alibaba_order(order).key == SMALL
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ saying where a row came from, and 1688's statuses mapped onto the same oms_statu
 Three things in this document differ from Taobao's and are easy to get wrong:
 - ids: the numeric `id`, `tbId` and `subItemID` were printed through a double upstream and are
   already wrong (2106089115686783163 arrives as 2106089115686783200); only the string forms
-  `idOfStr` and `subItemIDString` are exact.
+  `idOfStr` and `subItemIDString` are exact, and `logisticsItems[].subItemIds` lists line ids as
+  text too (a line without its string form is recovered from there, see `_line_ids`).
 - money: `actualPaidFee` is in fen (9500 = 95.00 yuan); `price`, `itemAmount`, `totalAmount`,
   `shippingFee` and `sumProductPayment` are yuan.
 - time: compact stamps with an offset (`20240402142658000+0800`), which become the naive
@@ -20,8 +21,19 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from etl.translate.envelope import unwrap
-from etl.translate.fields import FieldError, Path, parse_datetime, parse_id, parse_int, parse_money, parse_text, where
+from etl.translate.envelope import Shapes, unwrap
+from etl.translate.fields import (
+    EXACT_IN_A_DOUBLE,
+    FieldError,
+    Path,
+    parse_datetime,
+    parse_id,
+    parse_int,
+    parse_money,
+    parse_string_id,
+    parse_text,
+    where,
+)
 from etl.translate.rows import Rows, TranslateError
 
 PLATFORM = "1688"
@@ -39,8 +51,15 @@ ORDER_STATUS = {
     "terminated": "CLOSED",
 }
 UNKNOWN = "UNKNOWN"
-# Below this a number survived a double unchanged; 1688's 19-digit ids never do.
-_EXACT_IN_A_DOUBLE = 2**53
+# The order-detail APIs (alibaba.trade.get.sellerView / buyerView) answer {"result": order,
+# "success": "true"}; the order-list APIs {"result": [orders], "totalRecord": n}, one order a push.
+SHAPES = Shapes(
+    what="1688 order",
+    marker="baseInfo",
+    envelopes=(("result",),),
+    whole=("productItems",),
+    fetch="alibaba.trade.get.sellerView's answer for its order id",
+)
 _FEN = Decimal(100)
 _SHANGHAI = timezone(timedelta(hours=8))
 # yyyyMMddHHmmss, then milliseconds, then the offset: 20240402142658000+0800
@@ -82,14 +101,54 @@ def _exact_id(source: Mapping[str, Any], text_name: str, number_name: str, path:
     """An id from its string form; the number only where a double could not have changed it."""
     text = source.get(text_name)
     if text not in (None, ""):
-        return parse_id(text, (path, text_name))
+        return parse_string_id(text, (path, text_name))
     number = source.get(number_name)
-    if isinstance(number, int) and number >= _EXACT_IN_A_DOUBLE:
+    if isinstance(number, int) and number >= EXACT_IN_A_DOUBLE:
         raise FieldError(
             f"{path}.{text_name} is missing and {path}.{number_name} = {number} lost precision upstream "
             "(1688 prints it through a double): the exact id is only in the string form"
         )
     return parse_id(number, (path, number_name))
+
+
+def _recovered(number: object, shipments: dict[str, Mapping[str, Any]], named: set[str]) -> list[str]:
+    """The ids `logisticsItems[].subItemIds` lists as text (exact) that print as `number` through a
+    double, less those other lines name."""
+    if not isinstance(number, (int, float)) or isinstance(number, bool):
+        return []
+    return [text for text, shipment in shipments.items()
+            if text not in named and isinstance(shipment.get("subItemIds"), str) and text.isascii()
+            and text.isdigit() and float(text) == float(number)]
+
+
+def _line_ids(items: list[Mapping[str, Any]], shipments: dict[str, Mapping[str, Any]]) -> list[int | None]:
+    """Each line's exact id: its subItemIDString, else its subItemID where a double holds it exactly,
+    else the one id `logisticsItems[].subItemIds` lists that prints as its subItemID through a double
+    and no other line names (1688's lines of one order often have ids a double cannot tell apart)."""
+    ids: list[int | None] = []
+    for seq, item in enumerate(items):
+        try:
+            ids.append(_exact_id(item, "subItemIDString", "subItemID", f"productItems[{seq}]"))
+        except FieldError:
+            if item.get("subItemIDString") not in (None, ""):
+                raise
+            ids.append(None)  # recovered below, once every exact id is known
+    named = {str(oid) for oid in ids if oid is not None}
+    for seq, item in enumerate(items):
+        if ids[seq] is not None or item.get("subItemID") is None:
+            continue
+        number = item["subItemID"]
+        candidates = _recovered(number, shipments, named)
+        if len(candidates) != 1:
+            listed = f"{len(candidates)} ({', '.join(candidates)})" if candidates else "none"
+            raise FieldError(
+                f"productItems[{seq}].subItemIDString is missing and productItems[{seq}].subItemID = {number} "
+                f"lost precision upstream (1688 prints it through a double), and logisticsItems.subItemIds "
+                f"lists {listed} of the ids it could be: the exact id is only in a string form"
+            )
+        ids[seq] = parse_id(candidates[0], ("logisticsItems", "subItemIds"))
+        named.add(candidates[0])
+    return ids
 
 
 def _fen(value: object, path: Path) -> Decimal | None:
@@ -127,9 +186,9 @@ def _sku_text(item: Mapping[str, Any], path: str) -> str | None:
     return ";".join(pairs) or None
 
 
-def _line(item: Mapping[str, Any], tid: int, seq: int, shipments: dict[str, Mapping[str, Any]]) -> dict[str, Any]:
+def _line(item: Mapping[str, Any], oid: int | None, tid: int, seq: int,
+          shipments: dict[str, Mapping[str, Any]]) -> dict[str, Any]:
     p = f"productItems[{seq}]"
-    oid = _exact_id(item, "subItemIDString", "subItemID", p)
     if oid is None:
         raise FieldError(f"{p} has no subItemIDString")
     status = _text(item, "status", p)
@@ -226,7 +285,7 @@ def _unmapped(order: Mapping[str, Any], base: Mapping[str, Any], logistics: Mapp
 
 def translate_alibaba_order(document: Any) -> Rows:
     """The rows of one 1688 order, or `TranslateError` saying why it cannot be translated."""
-    order = unwrap(document, (), "baseInfo", "1688 order")
+    order = unwrap(document, SHAPES)
     base = order.get("baseInfo")
     if not isinstance(base, Mapping) or not base:
         raise TranslateError("the 1688 order has no baseInfo object")
@@ -241,12 +300,12 @@ def translate_alibaba_order(document: Any) -> Rows:
         if not items:
             raise TranslateError("the 1688 order has no productItems (lines)")
         shipments = _shipments(logistics)
-        lines = [_line(item, tid, seq, shipments) for seq, item in enumerate(items)]
+        oids = _line_ids(items, shipments)
+        lines = [_line(item, oid, tid, seq, shipments) for seq, (item, oid) in enumerate(zip(items, oids))]
         row = _trade(base, logistics, tid, lines)
         row["ext"] = _unmapped(order, base, logistics)
     except FieldError as error:
         raise TranslateError(str(error)) from None
-    oids = [line["oid"] for line in lines]
     if len(set(oids)) != len(oids):
         raise TranslateError("the 1688 order lists the same subItemIDString twice in productItems")
     warnings = []

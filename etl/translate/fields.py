@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 # BIGINT is signed on the target; anything outside it cannot be stored.
 BIGINT_MAX = 2**63 - 1
+# Below this every integer survives a double unchanged; 17- to 19-digit ids do not.
+EXACT_IN_A_DOUBLE = 2**53
 # Money columns are DECIMAL(15,2): 13 integer digits, and cents.
 _MONEY_LIMIT = Decimal("1e13")
 _CENT = Decimal("0.01")
@@ -69,6 +71,22 @@ def parse_id(value: object, path: Path) -> int | None:
     if not 0 < number <= BIGINT_MAX:
         raise FieldError(f"{where(path, value)} is outside the range of a BIGINT id")
     return number
+
+
+def parse_string_id(value: object, path: Path) -> int | None:
+    """An id from a field the API sends as a string (tid_str, idOfStr, subItemIDString).
+
+    Such a field exists because the number beside it may have passed through a double. A JSON
+    number here was written by some serializer on the way, perhaps through a double too: only
+    one below 2**53 (which a double holds exactly) is trusted; above, the digits may be wrong.
+    """
+    if type(value) is not str and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and abs(value) >= EXACT_IN_A_DOUBLE:
+        raise FieldError(
+            f"{where(path, value)} is a JSON number where the API sends a string: at 2**53 and above "
+            "it may have lost precision upstream (land the string form as a string)"
+        )
+    return parse_id(value, path)
 
 
 def parse_money(value: object, path: Path, places: int | None = 2) -> Decimal | None:

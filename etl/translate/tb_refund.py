@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from etl.translate.envelope import unwrap
+from etl.translate.envelope import Shapes, unwrap
 from etl.translate.fields import FieldError, enum_code, parse_bool, parse_datetime, parse_id, parse_int, parse_money, parse_text
 from etl.translate.rows import Rows, TranslateError
 
@@ -23,7 +23,14 @@ REFUND_STATUSES = (
     "SUCCESS",  # refunded: the line must not ship
 )
 
-_ENVELOPES = (("refund_get_response", "refund"),)
+# Jushita's push keeps taobao.refund.get's envelope; the received-refunds list holds one each.
+SHAPES = Shapes(
+    what="refund",
+    marker="refund_id",
+    envelopes=(("refund_get_response", "refund"), ("refunds_receive_get_response", "refunds", "refund")),
+    whole=("status", "tid", "oid"),
+    fetch="taobao.refund.get's answer for its refund_id",
+)
 
 
 def _text(refund: Mapping[str, Any], name: str) -> str | None:
@@ -32,7 +39,7 @@ def _text(refund: Mapping[str, Any], name: str) -> str | None:
 
 def translate_refund(document: Any) -> Rows:
     """The oms_refund row of one push, or `TranslateError` saying why it cannot be translated."""
-    refund = unwrap(document, _ENVELOPES, "refund_id", "refund")
+    refund = unwrap(document, SHAPES)
     try:
         refund_id = parse_id(refund.get("refund_id"), ("refund", "refund_id"))
         if refund_id is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from etl.translate.envelope import unwrap
+from etl.translate.envelope import Shapes, unwrap
 from etl.translate.fields import (
     FieldError,
     enum_code,
@@ -17,6 +17,7 @@ from etl.translate.fields import (
     parse_id,
     parse_int,
     parse_money,
+    parse_string_id,
     parse_text,
 )
 from etl.translate.rows import Rows, TranslateError
@@ -59,8 +60,21 @@ MAPPED_FIELDS = frozenset({
     "receiver_district", "receiver_town", "receiver_address", "receiver_zip", "oaid", "buyer_message",
     "buyer_memo", "seller_memo", "seller_flag", "shipping_type", "trade_from",
 })
-# Jushita's push keeps taobao.trade.fullinfo.get's envelope; taobao.open.trade.get has its own.
-_ENVELOPES = (("trade_fullinfo_get_response", "trade"), ("open_trade_get_response", "trade"))
+# Jushita's push keeps taobao.trade.fullinfo.get's envelope; taobao.open.trade.get and taobao.trade.get
+# have their own, and the sold-trades lists (a landing table of a poller's) hold one trade each.
+SHAPES = Shapes(
+    what="trade",
+    marker="tid",
+    envelopes=(
+        ("trade_fullinfo_get_response", "trade"),
+        ("open_trade_get_response", "trade"),
+        ("trade_get_response", "trade"),
+        ("trades_sold_get_response", "trades", "trade"),
+        ("trades_sold_increment_get_response", "trades", "trade"),
+    ),
+    whole=("orders",),
+    fetch="taobao.trade.fullinfo.get's answer for its tid",
+)
 
 
 def _lookup(table: Mapping[str, str], value: str | None) -> str | None:
@@ -117,7 +131,7 @@ def _id_of(source: Mapping[str, Any], name: str, prefix: str) -> int | None:
     """tid/oid: the *_str form is exact by construction, so it wins over the number."""
     text = source.get(f"{name}_str")
     if text not in (None, ""):
-        return parse_id(text, f"{prefix}.{name}_str")
+        return parse_string_id(text, f"{prefix}.{name}_str")
     return parse_id(source.get(name), f"{prefix}.{name}")
 
 
@@ -238,7 +252,7 @@ def _promotion_row(detail: Mapping[str, Any], tid: int, seq: int) -> dict[str, A
 
 def translate_trade(document: Any) -> Rows:
     """The rows of one push, or `TranslateError` saying why it cannot be translated."""
-    trade = unwrap(document, _ENVELOPES, "tid", "trade")
+    trade = unwrap(document, SHAPES)
     try:
         tid = _id_of(trade, "tid", "trade")
         if tid is None:
