@@ -11,6 +11,7 @@ import pytest
 
 from etl.translate import TranslateError, translate_alibaba_order, translate_refund, translate_trade
 from etl.translate.alibaba_order import parse_stamp
+from etl.translate.oms import LINE_COLUMNS, TRADE_COLUMNS
 
 SEED_003 = orjson.loads((Path(__file__).parent / "fixtures" / "alibaba_order_seed_003.json").read_bytes())
 TID = 4012345678901234567
@@ -388,3 +389,13 @@ def test_a_string_form_id_sent_as_a_number_a_double_holds_is_trusted():
 )
 def test_1688_times_become_naive_shanghai_datetimes(stamp, expected):
     assert parse_stamp(stamp, ("baseInfo", "createTime")) == expected
+
+
+# --- one shape for both trade kinds -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [translate_trade(bare_trade()), translate_alibaba_order(SEED_003)],
+                         ids=["tb_trade", "alibaba_order"])
+def test_both_trade_kinds_write_the_same_columns_in_the_same_order(rows):
+    assert [tuple(row) for row in rows.tables["oms_trade"]] == [TRADE_COLUMNS]
+    assert {tuple(row) for row in rows.tables["oms_order"]} == {LINE_COLUMNS}

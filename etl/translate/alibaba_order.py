@@ -34,6 +34,7 @@ from etl.translate.fields import (
     parse_text,
     where,
 )
+from etl.translate.oms import EMPTY_LINE, EMPTY_TRADE, UNKNOWN, Words, trade_rows
 from etl.translate.rows import Rows, TranslateError
 
 PLATFORM = "1688"
@@ -50,7 +51,6 @@ ORDER_STATUS = {
     "cancel": "CLOSED",
     "terminated": "CLOSED",
 }
-UNKNOWN = "UNKNOWN"
 # The order-detail APIs (alibaba.trade.get.sellerView / buyerView) answer {"result": order,
 # "success": "true"}; the order-list APIs {"result": [orders], "totalRecord": n}, one order a push.
 SHAPES = Shapes(
@@ -60,6 +60,7 @@ SHAPES = Shapes(
     whole=("productItems",),
     fetch="alibaba.trade.get.sellerView's answer for its order id",
 )
+_WORDS = Words(trade="1688 order", line_status="1688 status", line_id="subItemIDString", lines="productItems")
 _FEN = Decimal(100)
 _SHANGHAI = timezone(timedelta(hours=8))
 # yyyyMMddHHmmss, then milliseconds, then the offset: 20240402142658000+0800
@@ -196,6 +197,7 @@ def _line(item: Mapping[str, Any], oid: int | None, tid: int, seq: int,
     num = parse_int(item.get("quantity"), (p, "quantity"))
     shipment = shipments.get(str(oid), {})
     return {
+        **EMPTY_LINE,
         "oid": oid,
         "tid": tid,
         "seq": seq,
@@ -211,17 +213,13 @@ def _line(item: Mapping[str, Any], oid: int | None, tid: int, seq: int,
         "total_fee": None if price is None or num is None else price * num,
         "payment": _fen(item.get("actualPaidFee"), (p, "actualPaidFee")),
         "discount_fee": parse_money(item.get("itemDiscountFee"), (p, "itemDiscountFee")),
-        "adjust_fee": None,
         "divide_order_fee": parse_money(item.get("itemAmount"), (p, "itemAmount")),
-        "part_mjz_discount": None,
         "status": status,
         "oms_status": map_status(status),
         "refund_status": _text(item, "refundStatus", p),
-        "refund_id": None,
         "logistics_company": _text(shipment, "logisticsCompanyName", "logisticsItems"),
         "invoice_no": _text(shipment, "logisticsBillNo", "logisticsItems"),
         "consign_time": parse_stamp(shipment.get("deliveredTime"), ("logisticsItems", "deliveredTime")),
-        "end_time": None,
     }
 
 
@@ -230,6 +228,7 @@ def _trade(base: Mapping[str, Any], logistics: Mapping[str, Any], tid: int, line
     status = _text(base, "status", p)
     consigned = [line["consign_time"] for line in lines if line["consign_time"] is not None]
     return {
+        **EMPTY_TRADE,
         "tid": tid,
         "platform": PLATFORM,
         "seller_nick": _text(base, "sellerLoginId", p),
@@ -238,8 +237,6 @@ def _trade(base: Mapping[str, Any], logistics: Mapping[str, Any], tid: int, line
         "status": status,
         "oms_status": map_status(status),
         "type": _text(base, "tradeTypeCode", p),
-        "step_trade_status": None,
-        "step_paid_fee": None,
         "created": parse_stamp(base.get("createTime"), (p, "createTime")),
         "modified": parse_stamp(base.get("modifyTime"), (p, "modifyTime")),
         "pay_time": parse_stamp(base.get("payTime"), (p, "payTime")),
@@ -249,27 +246,18 @@ def _trade(base: Mapping[str, Any], logistics: Mapping[str, Any], tid: int, line
         "payment": parse_money(base.get("totalAmount"), (p, "totalAmount")),
         "total_fee": parse_money(base.get("sumProductPayment"), (p, "sumProductPayment")),
         "post_fee": parse_money(base.get("shippingFee"), (p, "shippingFee")),
-        "discount_fee": None,
-        "adjust_fee": None,
-        "received_payment": None,
         "num": sum(line["num"] or 0 for line in lines),
         "receiver_name": _text(logistics, "contactPerson", "nativeLogistics"),
         "receiver_mobile": _text(logistics, "mobile", "nativeLogistics"),
         "receiver_phone": _text(logistics, "telephone", "nativeLogistics"),
-        "receiver_country": None,
         "receiver_state": _text(logistics, "province", "nativeLogistics"),
         "receiver_city": _text(logistics, "city", "nativeLogistics"),
         "receiver_district": _text(logistics, "area", "nativeLogistics"),
         "receiver_town": _text(logistics, "town", "nativeLogistics"),
         "receiver_address": _text(logistics, "address", "nativeLogistics"),
         "receiver_zip": _text(logistics, "zip", "nativeLogistics"),
-        "oaid": None,
         "buyer_message": _text(base, "remark", p),
-        "buyer_memo": None,
         "seller_memo": _text(base, "sellerMemo", p),
-        "seller_flag": None,
-        "shipping_type": None,
-        "trade_from": None,
     }
 
 
@@ -306,13 +294,4 @@ def translate_alibaba_order(document: Any) -> Rows:
         row["ext"] = _unmapped(order, base, logistics)
     except FieldError as error:
         raise TranslateError(str(error)) from None
-    if len(set(oids)) != len(oids):
-        raise TranslateError("the 1688 order lists the same subItemIDString twice in productItems")
-    warnings = []
-    if row["oms_status"] == UNKNOWN:
-        warnings.append(f"unknown 1688 order status {row['status']!r}")
-    warnings.extend(
-        f"unknown 1688 status {line['status']!r} on line {line['oid']}" for line in lines if line["oms_status"] == UNKNOWN
-    )
-    return Rows(key=tid, tables={"oms_trade": [row], "oms_order": lines, "oms_promotion": []},
-                warnings=tuple(warnings), sources={"oms_trade": [order], "oms_order": items, "oms_promotion": []})
+    return trade_rows(_WORDS, row, lines, [], sources={"oms_trade": [order], "oms_order": items, "oms_promotion": []})

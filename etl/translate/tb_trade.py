@@ -20,6 +20,7 @@ from etl.translate.fields import (
     parse_string_id,
     parse_text,
 )
+from etl.translate.oms import UNKNOWN, Words, trade_rows
 from etl.translate.rows import Rows, TranslateError
 
 # Trade status -> the OMS's own vocabulary. Anything not listed is UNKNOWN (and a warning).
@@ -46,8 +47,6 @@ REFUND_STATUS = {
     "WAIT_SELLER_CONFIRM_GOODS": "REFUNDING",
     "SUCCESS": "REFUNDED",
 }
-UNKNOWN = "UNKNOWN"
-
 PLATFORM = "taobao"
 # The trade fields this translator maps (to oms_trade, or orders/promotions to their tables); the
 # rest go to oms_trade.ext so that nothing pushed is lost. tests/test_translate.py checks this
@@ -75,6 +74,7 @@ SHAPES = Shapes(
     whole=("orders",),
     fetch="taobao.trade.fullinfo.get's answer for its tid",
 )
+_WORDS = Words(trade="trade", line_status="status", line_id="oid", lines="orders")
 
 
 def _lookup(table: Mapping[str, str], value: str | None) -> str | None:
@@ -271,18 +271,5 @@ def translate_trade(document: Any) -> Rows:
         promotions = [_promotion_row(detail, tid, seq) for seq, detail in enumerate(details)]
     except FieldError as error:
         raise TranslateError(str(error)) from None
-    oids = [line["oid"] for line in lines]
-    if len(set(oids)) != len(oids):
-        raise TranslateError("the trade lists the same oid twice in orders")
-    warnings = []
-    if row["oms_status"] == UNKNOWN:
-        warnings.append(f"unknown trade status {row['status']!r}")
-    warnings.extend(
-        f"unknown status {line['status']!r} on line {line['oid']}" for line in lines if line["oms_status"] == UNKNOWN
-    )
-    return Rows(
-        key=tid,
-        tables={"oms_trade": [row], "oms_order": lines, "oms_promotion": promotions},
-        warnings=tuple(warnings),
-        sources={"oms_trade": [trade], "oms_order": orders, "oms_promotion": details},
-    )
+    return trade_rows(_WORDS, row, lines, promotions,
+                      sources={"oms_trade": [trade], "oms_order": orders, "oms_promotion": details})
