@@ -35,7 +35,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from etl.database import load_rows, reflect, target_engine
+from etl.database.engines import target_engine
+from etl.database.load_data import load_rows
+from etl.database.tables import reflect
 from etl.schema import apply_sql, sql_file
 from etl.synth import synth_rows
 

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from etl import logs
 from etl.config import Config, JobConfig, load_config
-from etl.database import database_errors, masked, target_engine
+from etl.database.engines import masked, open_target
+from etl.database.faults import database_errors
 from etl.demo import run_demo
 from etl.errors import EtlError, Interrupted, JobBusy
 from etl.export import FORMATS, export_job
@@ -217,12 +218,8 @@ def init(context: click.Context) -> None:
         if job.target in seen:
             continue
         seen.add(job.target)
-        engine = target_engine(job.target_url, create=True)
-        try:
-            with database_errors("target", job.target_url):
-                applied = init_target(engine, local)
-        finally:
-            engine.dispose()
+        with open_target(job.target_url, create=True) as engine, database_errors("target", job.target_url):
+            applied = init_target(engine, local)
         state = f"applied {', '.join(applied)}" if applied else "up to date"
         click.echo(f"{masked(job.target_url)}: {state}")
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from etl.config import JobConfig, load_config
-from etl.database import reflect, source_engine, target_engine, upsert
+from etl.database.engines import open_source, open_target
+from etl.database.tables import reflect, upsert
 from etl.pipeline import RunResult, run_job
 from etl.schema import apply_sql, init_target, sql_file
 from etl.status import JobStatus, job_status
@@ -60,7 +61,6 @@ def write_demo_config(folder: Path) -> Path:
 def _build_source(job: JobConfig, pushes: int, seed: int) -> tuple[PushFactory, list]:
     path = Path(job.source_url.database)
     path.touch()
-    engine = source_engine(job.source_url)
     factory = PushFactory(seed)
     trades, rows, moment = [], [], _START
     for _ in range(pushes):
@@ -73,22 +73,21 @@ def _build_source(job: JobConfig, pushes: int, seed: int) -> tuple[PushFactory, 
     rows.append({**broken, "jdp_response": broken["jdp_response"][:200]})  # truncated in transit
     failed = factory.row(factory.trade(moment), "WAIT_SELLER_SEND_GOODS", moment, moment)
     rows.append({**failed, "jdp_response": '{"error_response":{"code":50,"msg":"Remote service error"}}'})
-    with engine.begin() as connection:
-        apply_sql(connection, sql_file("source", "sqlite.sql"))
-    table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
-    with engine.begin() as connection:
-        connection.execute(table.delete())
-        connection.execute(sa.insert(table), rows)
-    engine.dispose()
+    with open_source(job.source_url) as engine:
+        with engine.begin() as connection:
+            apply_sql(connection, sql_file("source", "sqlite.sql"))
+        table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
+        with engine.begin() as connection:
+            connection.execute(table.delete())
+            connection.execute(sa.insert(table), rows)
     return factory, trades
 
 
 def _write_source(job: JobConfig, name: str, rows: list[dict]) -> None:
-    engine = source_engine(job.source_url)
-    table = reflect(engine, [name], role="source")[name]
-    with engine.begin() as connection:
-        upsert(connection, table, rows)
-    engine.dispose()
+    with open_source(job.source_url) as engine:
+        table = reflect(engine, [name], role="source")[name]
+        with engine.begin() as connection:
+            upsert(connection, table, rows)
 
 
 def _refunds(job: JobConfig, trades: list, seed: int) -> tuple[RefundFactory, list]:
@@ -127,14 +126,12 @@ def run_demo(folder: Path, pushes: int = 3000, seed: int = 20261111) -> DemoRepo
     job, refund_job = loaded.job(JOB), loaded.job(REFUND_JOB)
     factory, trades = _build_source(job, pushes, seed)
     refund_factory, refunds = _refunds(job, trades, seed)
-    engine = target_engine(job.target_url, create=True)
-    init_target(engine)
-    engine.dispose()
+    with open_target(job.target_url, create=True) as engine:
+        init_target(engine)
     first = run_job(job), run_job(refund_job)
     _platform_updates(job, factory, trades, refund_factory, refunds)
     second = run_job(job), run_job(refund_job)
-    engine = target_engine(job.target_url)
-    with engine.connect() as connection:
+    with open_target(job.target_url) as engine, engine.connect() as connection:
         counts = {
             name: connection.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
             for name in ("oms_trade", "oms_order", "oms_promotion", "oms_refund", "etl_reject")
@@ -142,6 +139,5 @@ def run_demo(folder: Path, pushes: int = 3000, seed: int = 20261111) -> DemoRepo
         on_hold = connection.execute(
             sa.text("SELECT COUNT(*) FROM oms_order WHERE oms_status = 'REFUNDING'")
         ).scalar_one()
-    engine.dispose()
     return DemoReport(folder, config, (*first, *second), counts, (job_status(job), job_status(refund_job)),
                       len(refunds), on_hold)

@@ -20,9 +20,11 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from etl.config import JobConfig
-from etl.database import chunks, database_errors, reflect, target_engine
+from etl.bookkeeping import MODIFIED
+from etl.database.engines import open_target
+from etl.database.faults import database_errors
+from etl.database.tables import chunks, reflect
 from etl.errors import ConfigError, EtlError
-from etl.source import MODIFIED
 from etl.translate import KINDS, Kind
 
 FORMATS = ("csv", "parquet")
@@ -106,8 +108,7 @@ def export_job(job: JobConfig, since: datetime, until: datetime, form: str, fold
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise EtlError(f"cannot create the export folder {folder}: {error.strerror or error}") from None
-    engine = target_engine(job.target_url)
-    try:
+    with open_target(job.target_url) as engine:
         with database_errors("target", job.target_url):
             tables = reflect(engine, [kind.parent, *kind.children])
         writers = {name: _writer(form, folder, table) for name, table in tables.items()}
@@ -119,8 +120,6 @@ def export_job(job: JobConfig, since: datetime, until: datetime, form: str, fold
         finally:
             for writer in writers.values():
                 writer.close()
-    finally:
-        engine.dispose()
     return {name: folder / f"{name}.{form}" for name in (kind.parent, *kind.children)}
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from etl.database import chunks, ids_in
+from etl.database.tables import chunks, ids_in
 from etl.translate.rows import Rows
 from etl.translate.tb_trade import PLATFORM, map_line_status
 

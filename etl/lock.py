@@ -24,7 +24,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from etl.database import masked, sqlite_path
+from etl.database.engines import masked, sqlite_path
 from etl.errors import JobBusy
 
 # MySQL limits lock names to 64 characters.

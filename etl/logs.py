@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from etl.runs import utcnow
+from etl.clock import utcnow
 
 
 def event(**fields: Any) -> str:

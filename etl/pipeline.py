@@ -21,7 +21,7 @@ import random
 import signal
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -32,28 +32,18 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 
 from etl.config import JobConfig
-from etl.database import (
-    LOAD_DISABLED,
-    LoadRefused,
-    chunks,
-    database_errors,
-    describe_failure,
-    error_code,
-    is_sqlite,
-    is_transient,
-    load_data_allowed,
-    masked,
-    reflect,
-    refuses_value,
-    source_engine,
-    target_engine,
-)
+from etl.bookkeeping import REJECT, RUN, WATERMARK
+from etl.clock import utcnow
+from etl.database.engines import is_sqlite, masked, open_source, open_target
+from etl.database.faults import database_errors, describe_failure, is_transient, refuses_value
+from etl.database.load_data import LoadDisabled, LoadRefused, load_data_allowed
+from etl.database.tables import chunks, reflect
 from etl import logs, stopping
 from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded
 from etl.lock import job_lock
-from etl.runs import RunCounts, finish_run, start_run, utcnow
+from etl.runs import RunCounts, finish_run, start_run
 from etl.schema import check_up_to_date
-from etl.sink import REJECT, RUN, WATERMARK, Outcome, Rejected, Sink, Translated, reject_column
+from etl.sink import Outcome, Rejected, Sink, Translated, reject_column
 from etl.source import Push, SourceTable, Window
 from etl.translate import KINDS, Kind, TranslateError
 from etl.translate.extra import Extras
@@ -203,8 +193,10 @@ class _Run:
         self.shared = shared
         self.report: Callable[[Position | None], None] | None = None
         self.lock: Any = None
-        self.source_engine: Engine = source_engine(job.source_url)
-        self.target_engine: Engine = target_engine(job.target_url, load_data=job.load_data)
+        # Closed when the run (or this worker's share) ends, in `execute` or `work`.
+        self.engines = ExitStack()
+        self.source_engine: Engine = self.engines.enter_context(open_source(job.source_url))
+        self.target_engine: Engine = self.engines.enter_context(open_target(job.target_url, load_data=job.load_data))
         self.load_data = False
 
     # -- fault handling -------------------------------------------------------------------
@@ -272,8 +264,7 @@ class _Run:
             return RunResult(self.job.name, self.mode, run_id, window, self.counts, self.watermark,
                              time.monotonic() - started)
         finally:
-            self.source_engine.dispose()
-            self.target_engine.dispose()
+            self.engines.close()
 
     def _open(self) -> None:
         """Reflect the target's tables and the source table; ask the target about LOAD DATA."""
@@ -297,8 +288,7 @@ class _Run:
             with _few_collections():
                 self._read(window)
         finally:
-            self.source_engine.dispose()
-            self.target_engine.dispose()
+            self.engines.close()
 
     def _load_data_allowed(self) -> bool:
         with self.target_engine.connect() as connection:
@@ -526,11 +516,9 @@ class _Run:
                     return commit(load_data=True)
                 except LoadRefused as refused:
                     log.debug("job %s: %s; writing the batch again with INSERT", self.job.name, refused)
-                except DBAPIError as error:
-                    if error_code(error) not in LOAD_DISABLED:
-                        raise
+                except LoadDisabled as disabled:
                     log.warning("job %s: the target refuses LOAD DATA LOCAL (%s); writing with INSERT from now on",
-                                self.job.name, error.orig)
+                                self.job.name, disabled)
                     self.load_data = False
             return commit(load_data=False)
 

@@ -10,16 +10,11 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
+from etl.clock import utcnow
 from etl.source import Window
-
-
-def utcnow() -> datetime:
-    """Timestamps the job writes itself are UTC, stored naive."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass

@@ -18,15 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from etl.database import chunks, ids_in, load_rows, upsert
-from etl.source import MODIFIED, Push
+from etl.bookkeeping import BOOKKEEPING, MODIFIED, REJECT
+from etl.database.load_data import load_rows
+from etl.database.tables import chunks, ids_in, upsert
+from etl.source import Push
 from etl.translate import Kind, Row, Rows
-
-WATERMARK = "etl_watermark"
-RUN = "etl_run"
-REJECT = "etl_reject"
-BOOKKEEPING = (WATERMARK, RUN, REJECT)
-
 
 @dataclass(frozen=True)
 class Translated:

@@ -20,14 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 
-from etl.database import reflect
+from etl.clock import to_second
+from etl.database.tables import reflect
 from etl.errors import ConfigError
 from etl.translate.fields import BIGINT_MAX
-from etl.watermark import Position, to_second
-
-# The column of the target's rows (and of the watermark) that holds the push's modified time.
-MODIFIED = "jdp_modified"
-
+from etl.watermark import Position
 
 def target_key(key: int | str) -> int | None:
     """The target's id for a source key: the key itself, or a text key of canonical digits

@@ -8,8 +8,10 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from etl.config import JobConfig
-from etl.database import database_errors, reflect, source_engine, target_engine
-from etl.sink import REJECT, RUN, WATERMARK
+from etl.bookkeeping import REJECT, RUN, WATERMARK
+from etl.database.engines import open_source, open_target
+from etl.database.faults import database_errors
+from etl.database.tables import reflect
 from etl.source import SourceTable
 from etl.watermark import Position, load_watermark
 
@@ -84,21 +86,17 @@ class OpenReject:
 
 def open_rejects(job: JobConfig, limit: int) -> tuple[int, list[OpenReject]]:
     """How many rejects of `job` are open, and the oldest `limit` of them."""
-    target = target_engine(job.target_url)
-    try:
-        with database_errors("target", job.target_url):
-            reject = reflect(target, [REJECT])[REJECT]
-            is_open = (reject.c.job == job.name) & reject.c.resolved_at.is_(None)
-            with target.connect() as connection:
-                total = connection.execute(sa.select(sa.func.count()).select_from(reject).where(is_open)).scalar_one()
-                rows = connection.execute(
-                    sa.select(*(reject.c[name] for name in OpenReject.__dataclass_fields__))
-                    .where(is_open)
-                    .order_by(reject.c.first_seen, reject.c.tid)
-                    .limit(limit)
-                ).all()
-    finally:
-        target.dispose()
+    with open_target(job.target_url) as target, database_errors("target", job.target_url):
+        reject = reflect(target, [REJECT])[REJECT]
+        is_open = (reject.c.job == job.name) & reject.c.resolved_at.is_(None)
+        with target.connect() as connection:
+            total = connection.execute(sa.select(sa.func.count()).select_from(reject).where(is_open)).scalar_one()
+            rows = connection.execute(
+                sa.select(*(reject.c[name] for name in OpenReject.__dataclass_fields__))
+                .where(is_open)
+                .order_by(reject.c.first_seen, reject.c.tid)
+                .limit(limit)
+            ).all()
     return total, [OpenReject(*row) for row in rows]
 
 
@@ -112,9 +110,7 @@ def lag(watermark: Position | None, newest: datetime | None) -> int | None:
 
 
 def job_status(job: JobConfig) -> JobStatus:
-    target = target_engine(job.target_url)
-    source = source_engine(job.source_url)
-    try:
+    with open_target(job.target_url) as target, open_source(job.source_url) as source:
         with database_errors("source", job.source_url):
             table = SourceTable(source, job.table, job.source_columns, job.sellers)
             newest = table.newest()
@@ -122,27 +118,25 @@ def job_status(job: JobConfig) -> JobStatus:
             tables = reflect(target, (WATERMARK, RUN, REJECT))
             with target.connect() as connection:
                 watermark = load_watermark(connection, tables[WATERMARK], job.name, text_key=table.text_key)
-                run = tables[RUN]
-                last = connection.execute(
-                    sa.select(run).where(run.c.job == job.name).order_by(run.c.run_id.desc()).limit(1)
-                ).first()
-                # Newest first on (job, run_id): the scan stops at the first run that ended ok.
-                last_success = connection.execute(
-                    sa.select(run.c.finished_at).where(run.c.job == job.name, run.c.outcome == "ok")
-                    .order_by(run.c.run_id.desc()).limit(1)
-                ).scalar()
-                reject = tables[REJECT]
-                open_rejects = connection.execute(
-                    sa.select(sa.func.count())
-                    .select_from(reject)
-                    .where(reject.c.job == job.name, reject.c.resolved_at.is_(None))
-                ).scalar_one()
-    finally:
-        target.dispose()
-        source.dispose()
+                last, last_success, open_rejects = _runs_and_rejects(connection, tables, job.name)
     last_run = None
     if last is not None:
         last_run = LastRun(
             **{name: getattr(last, name) for name in LastRun.__dataclass_fields__}  # same names as etl_run
         )
     return JobStatus(job.name, watermark, newest, lag(watermark, newest), last_run, open_rejects, last_success)
+
+
+def _runs_and_rejects(connection: sa.Connection, tables: dict[str, sa.Table],
+                      job: str) -> tuple[sa.Row | None, datetime | None, int]:
+    """The job's last run, when its last run that ended ok finished, and how many rejects are open."""
+    run, reject = tables[RUN], tables[REJECT]
+    last = connection.execute(sa.select(run).where(run.c.job == job).order_by(run.c.run_id.desc()).limit(1)).first()
+    # Newest first on (job, run_id): the scan stops at the first run that ended ok.
+    last_success = connection.execute(
+        sa.select(run.c.finished_at).where(run.c.job == job, run.c.outcome == "ok").order_by(run.c.run_id.desc()).limit(1)
+    ).scalar()
+    open_rejects = connection.execute(
+        sa.select(sa.func.count()).select_from(reject).where(reject.c.job == job, reject.c.resolved_at.is_(None))
+    ).scalar_one()
+    return last, last_success, open_rejects

@@ -26,7 +26,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from etl.config import JobConfig
-from etl.database import chunks, database_errors, reflect, source_engine, target_engine
+from etl.database.engines import open_source, open_target
+from etl.database.faults import database_errors
+from etl.database.tables import chunks, reflect
 from etl.errors import ConfigError
 from etl.pipeline import translate_push
 from etl.sink import Rejected, Sink
@@ -116,10 +118,9 @@ def verify_job(job: JobConfig, since: datetime, until: datetime) -> Reconciliati
     if not since < until:
         raise ConfigError(f"--since ({since}) must be before --until ({until})")
     kind = KINDS[job.kind]
-    source_db, target_db = source_engine(job.source_url), target_engine(job.target_url)
     named: dict[str, list] = {"missing": [], "stale": [], "rejected": []}
     frames = []
-    try:
+    with open_source(job.source_url) as source_db, open_target(job.target_url) as target_db:
         with database_errors("target", job.target_url):
             sink = Sink(kind, reflect(target_db, Sink.table_names(kind)), job.name)
         with database_errors("source", job.source_url):
@@ -130,9 +131,6 @@ def verify_job(job: JobConfig, since: datetime, until: datetime) -> Reconciliati
             for batch in _batches(source, window, job.batch_size, job.batch_bytes):
                 rows = _tally(sink, connection, batch, job.source_columns, named)
                 frames.append(pd.DataFrame(rows, columns=COLUMNS))
-    finally:
-        source_db.dispose()
-        target_db.dispose()
     return Reconciliation(job.name, since, until, _summed(frames), *(tuple(named[name][:_NAMED])
                                                                      for name in ("missing", "stale", "rejected")))
 

@@ -15,14 +15,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from etl.database import upsert
-
-
-def to_second(moment: datetime) -> datetime:
-    """A source's modified time as the target's DATETIME columns keep it: the job's clock is the
-    whole second of Jushita's tables. A landing table's fraction is floored here, by the job, as
-    MariaDB would; MySQL would round it up, past rows of that second not yet read."""
-    return moment.replace(microsecond=0) if moment.microsecond else moment
+from etl.clock import to_second
+from etl.database.tables import upsert
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from etl.config import JobConfig, parse_config
-from etl.database import reflect, source_engine, target_engine, upsert
+from etl.database.engines import source_engine, target_engine
+from etl.database.tables import reflect, upsert
 from etl.schema import apply_sql, init_target, sql_file
 
 MYSQL_ENV = "ETL_TEST_MYSQL_URL"

@@ -13,7 +13,10 @@ import sqlalchemy as sa
 
 from sqlalchemy.dialects import mysql, sqlite
 
-from etl.database import _load_escape, _load_lines, _sql_escape, _sql_tuples, describe_failure, ids_in, is_transient, masked
+from etl.database.engines import masked
+from etl.database.faults import describe_failure, is_transient
+from etl.database.literals import _load_escape, _sql_escape, load_lines, sql_tuples
+from etl.database.tables import ids_in
 from etl.errors import DatabaseUnavailable
 
 URL = sa.make_url("mysql+pymysql://etl:s3cret@db.example:3306/oms")
@@ -88,6 +91,6 @@ def test_an_id_list_selects_those_ids_and_an_empty_one_none():
 @pytest.mark.parametrize("text", ["短" * 300, "长\t" + "x" * 300 + "\\ \n \r \0 ' end"], ids=["plain", "awkward"])
 def test_a_long_text_is_escaped_as_a_short_one_is(text):
     # Past a length the encoders escape without searching first: the result must be the same.
-    assert _load_lines([{"a": text}], ["a"]) == _load_escape(text) + "\n"
-    assert _sql_tuples([{"a": text}], ["a"]) == ["('" + _sql_escape(text) + "')"]
-    assert _load_lines([{"a": text[:10]}], ["a"]) == _load_escape(text[:10]) + "\n"
+    assert load_lines([{"a": text}], ["a"]) == _load_escape(text) + "\n"
+    assert sql_tuples([{"a": text}], ["a"]) == ["('" + _sql_escape(text) + "')"]
+    assert load_lines([{"a": text[:10]}], ["a"]) == _load_escape(text[:10]) + "\n"

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from etl.pipeline import retranslate_job, run_job
-from etl.database import IN_CHUNK, target_engine
+from etl.database.engines import target_engine
+from etl.database.tables import IN_CHUNK
 from etl.synth import PushFactory, synth_rows
 from tests.support import OMS_TABLES
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from support import etl
 
-from etl.database import source_engine
+from etl.database.engines import source_engine
 from etl.source import Position, SourceTable, Window
 from etl.synth import AlibabaOrderFactory, PushFactory
 

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from etl.database import reflect, target_engine
+from etl.database.engines import target_engine
+from etl.database.tables import reflect
 from etl.watermark import Position, advance, load_watermark, resume_point, save_watermark
 
 T0 = datetime(2024, 11, 11, 0, 0, 0)
