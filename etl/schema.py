@@ -20,8 +20,10 @@ from importlib import resources
 from pathlib import Path
 
 import sqlalchemy as sa
+import sqlparse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlparse import tokens
 
 from etl.database import AS_IS, describe_failure, error_code
 from etl.errors import ConfigError, DatabaseUnavailable, NotInitialized
@@ -29,8 +31,9 @@ from etl.runs import utcnow
 
 LOCAL_FOLDER = Path("sql", "local")
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# Statements end with `;` at the end of a line; our DDL has no `;` inside a statement.
-_STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
+# The mysql client's directive, on a line of its own: `DELIMITER //` ... `DELIMITER ;`. It is the
+# client's, not SQL: neither the server nor sqlparse knows it.
+_DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 # MySQL: duplicate column name, duplicate key name (MySQL has no ADD COLUMN IF NOT EXISTS).
 _ALREADY_APPLIED = {1060, 1061}
 _DIALECT_FOLDERS = {"mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
@@ -42,9 +45,29 @@ _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS etl_schema (
 
 
 def split_statements(text: str) -> list[str]:
-    """The statements of a DDL file, without the ones that are only comments."""
-    parts = (part.strip() for part in _STATEMENT_END.split(text))
-    return [part for part in parts if part and not all(line.lstrip().startswith("--") for line in part.splitlines())]
+    """The statements of an SQL file, without their final `;` and the ones that are only comments.
+
+    sqlparse reads quotes, comments and BEGIN ... END bodies, so a trigger's or a procedure's
+    inner `;` do not end it. A file written for the mysql client may also set another delimiter:
+    after `DELIMITER //` a statement ends with `//` at the end of a line (as such files are
+    written), until `DELIMITER ;`.
+    """
+    parts = _DELIMITER.split(text)  # the text between directives, each directive's delimiter
+    statements = []
+    for delimiter, part in zip([";", *parts[1::2]], parts[::2]):
+        if delimiter == ";":
+            statements += sqlparse.split(part, strip_semicolon=True)
+        else:
+            statements += re.split(rf"{re.escape(delimiter)}[ \t]*$", part, flags=re.MULTILINE)
+    return [statement.strip() for statement in statements if not _only_comments(statement)]
+
+
+def _only_comments(statement: str) -> bool:
+    # MySQL runs what is inside /*! ... */ (a dump's SET NAMES): that is a statement.
+    return all(
+        kind in tokens.Whitespace or (kind in tokens.Comment and not value.startswith("/*!"))
+        for kind, value in sqlparse.lexer.tokenize(statement)
+    )
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,20 @@
-"""`etl init` upgrades a target made by an older version, keeping its rows, on SQLite and MySQL."""
+"""`etl init` upgrades a target made by an older version, keeping its rows, on SQLite and MySQL;
+it applies the SQL files, ours and the user's, statement by statement."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support import etl
 
 from etl.database import target_engine
 from etl.errors import NotInitialized
-from etl.schema import apply_sql, check_up_to_date, init_target, migrations
+from etl.schema import apply_sql, check_up_to_date, init_target, migrations, split_statements
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 
@@ -90,3 +93,73 @@ def test_a_migration_cut_off_half_way_applies_again_from_the_top(empty_target):
     second = migrations(empty_target.dialect.name)[1]
     with empty_target.begin() as connection:
         apply_sql(connection, second.text)
+
+
+# --- splitting an SQL file ----------------------------------------------------------------------
+
+TRIGGER = """CREATE TRIGGER oms_trade_audit AFTER INSERT ON oms_trade FOR EACH ROW
+BEGIN
+  INSERT INTO trade_audit VALUES (NEW.tid, 'inserted; first', 1);
+  INSERT INTO trade_audit VALUES (NEW.tid, 'inserted; then', 2);
+END"""
+PROCEDURE = """CREATE PROCEDURE trade_audit_steps(IN trade BIGINT)
+BEGIN
+  DECLARE steps INT DEFAULT 0;
+  SELECT COUNT(*) INTO steps FROM trade_audit WHERE tid = trade;
+  IF steps > 0 THEN
+    SELECT step, note FROM trade_audit WHERE tid = trade ORDER BY step;
+  END IF;
+END"""
+INDEX = "CREATE INDEX ix_trade_audit_tid ON trade_audit (tid)"
+
+
+@pytest.mark.parametrize(
+    "text, statements",
+    [
+        ("CREATE TABLE a (x INT);\nCREATE TABLE b (y INT);\n", ["CREATE TABLE a (x INT)", "CREATE TABLE b (y INT)"]),
+        ("-- why;\nCREATE TABLE a (x INT);\n-- the end;\n", ["-- why;\nCREATE TABLE a (x INT)"]),
+        ("ALTER TABLE a ADD c VARCHAR(9) DEFAULT 'x;\ny';\n", ["ALTER TABLE a ADD c VARCHAR(9) DEFAULT 'x;\ny'"]),
+        (f"{TRIGGER};\n{INDEX};\n", [TRIGGER, INDEX]),
+        (f"{PROCEDURE};\n", [PROCEDURE]),
+        (f"DELIMITER //\n{TRIGGER} //\n{PROCEDURE}//\nDELIMITER ;\n{INDEX};\n", [TRIGGER, PROCEDURE, INDEX]),
+        (f"delimiter $$\n{PROCEDURE} $$\n", [PROCEDURE]),
+        ("/*!40101 SET NAMES utf8mb4 */;\n/* a note */;\n", ["/*!40101 SET NAMES utf8mb4 */"]),
+    ],
+    ids=["statements", "comment-lines-ending-in-semicolons", "semicolon-ending-a-line-of-a-string", "trigger",
+         "procedure", "delimiter", "delimiter-lower-case", "executable-comment"],
+)
+def test_split_statements(text, statements):
+    assert split_statements(text) == statements
+
+
+# --- the user's own DDL: sql/local/ -------------------------------------------------------------
+
+AUDIT = "CREATE TABLE trade_audit (tid BIGINT NOT NULL, note VARCHAR(32) NOT NULL, step INT NOT NULL)"
+
+
+def _init_with_local(dbs, folder: Path, text: str) -> tuple[int, str, str]:
+    (folder / "sql" / "local").mkdir(parents=True)
+    (folder / "sql" / "local" / "0001_audit.sql").write_text(text, encoding="utf-8")
+    return etl("--config", str(dbs.config_file(folder, {"tb": {}})), "init")
+
+
+def _insert_trade(dbs, tid: int) -> None:
+    dbs.execute("INSERT INTO oms_trade (tid, oms_status, jdp_modified) VALUES (:tid, 'TO_SHIP', :t)", tid=tid, t=T0)
+
+
+def test_init_applies_a_local_trigger_whose_body_has_semicolons(dbs, tmp_path):
+    code, out, err = _init_with_local(dbs, tmp_path, f"-- the seller's own audit\n{AUDIT};\n\n{TRIGGER};\n")
+    assert (code, err) == (0, "") and "applied sql/local/0001_audit.sql" in out
+    _insert_trade(dbs, 7)
+    assert dbs.query("SELECT step, note FROM trade_audit WHERE tid = 7 ORDER BY step") == [
+        (1, "inserted; first"), (2, "inserted; then")]
+
+
+def test_init_applies_a_local_file_written_for_the_mysql_client(mysql_dbs, tmp_path):
+    text = f"{AUDIT};\n\nDELIMITER //\n{TRIGGER} //\n\n{PROCEDURE} //\nDELIMITER ;\n\n{INDEX};\n"
+    code, out, err = _init_with_local(mysql_dbs, tmp_path, text)
+    assert (code, err) == (0, "") and "applied sql/local/0001_audit.sql" in out
+    _insert_trade(mysql_dbs, 7)
+    assert mysql_dbs.query("CALL trade_audit_steps(7)") == [(1, "inserted; first"), (2, "inserted; then")]
+    assert ("ix_trade_audit_tid",) in mysql_dbs.query("SELECT index_name FROM information_schema.statistics "
+                                                       "WHERE table_schema = DATABASE() AND table_name = 'trade_audit'")
