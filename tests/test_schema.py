@@ -3,6 +3,7 @@ it applies the SQL files, ours and the user's, statement by statement."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from support import etl
 
 from etl.database import target_engine
+from etl.database.engines import open_target
 from etl.errors import NotInitialized
 from etl.schema import apply_sql, check_up_to_date, init_target, migrations, split_statements
 
@@ -87,12 +89,35 @@ def test_a_job_refuses_a_target_older_than_its_schema_until_init(empty_target):
 
 # SQLite applies a migration in one transaction: it has no half-way.
 @pytest.mark.parametrize("empty_target", ["mysql"], indirect=True)
-def test_a_migration_cut_off_half_way_applies_again_from_the_top(empty_target):
+def test_a_migration_cut_off_half_way_applies_again_from_the_top(empty_target, mysql_dbs):
     """MySQL commits each DDL statement: a second `init` after a failure meets what the first added."""
-    init_target(empty_target)
-    second = migrations(empty_target.dialect.name)[1]
-    with empty_target.begin() as connection:
-        apply_sql(connection, second.text)
+    target = empty_target
+    _first_version_only(target)
+    first_version = _tables(target)
+    statements = split_statements(migrations(target.dialect.name)[1].text)
+    # As an `init` killed in the middle of the second migration leaves the target: each statement
+    # it ran is committed, and the migration is not recorded.
+    with target.begin() as connection:
+        for statement in statements[: len(statements) // 2]:
+            connection.exec_driver_sql(statement)
+    with open_target(sa.make_url(mysql_dbs.target_url)) as clean:  # a target `init` made in one go
+        assert first_version != _tables(target) != _tables(clean)
+        assert init_target(target) == [migration.name for migration in migrations(target.dialect.name)[1:]]
+        assert _tables(target) == _tables(clean)
+    with target.connect() as connection:
+        check_up_to_date(connection)
+        assert connection.exec_driver_sql("SELECT tid, platform FROM oms_trade").all() == [
+            (4012345678901234567, "taobao")]
+
+
+def _tables(engine: sa.Engine) -> dict[str, str]:
+    """MySQL's CREATE TABLE of every table, less the AUTO_INCREMENT counter (rows, not schema)."""
+    with engine.connect() as connection:
+        names = connection.exec_driver_sql("SHOW TABLES").scalars().all()
+        return {
+            name: re.sub(r" AUTO_INCREMENT=\d+", "", connection.exec_driver_sql(f"SHOW CREATE TABLE `{name}`").one()[1])
+            for name in names
+        }
 
 
 # --- splitting an SQL file ----------------------------------------------------------------------
