@@ -3,6 +3,9 @@
 MySQL comes from ETL_TEST_MYSQL_URL (a server URL; each test gets its own fresh
 databases on it), else from a testcontainers MySQL 8 container when Docker answers,
 else its tests are skipped with the reason; with CI=true a skip is an error.
+
+Every test that needs the server is marked `mysql`, so that `-m "not mysql"` runs the others
+without one; a test that reaches the server unmarked fails, naming itself.
 """
 
 from __future__ import annotations
@@ -41,8 +44,34 @@ def _docker_mysql() -> Iterator[str] | None:
     return serve()
 
 
+SERVER_FIXTURES = {"mysql_server", "mysql_dbs"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and _needs_server(item):
+            item.add_marker(pytest.mark.mysql)
+
+
+def _needs_server(item: pytest.Function) -> bool:
+    """A test of a server fixture, or of a fixture of both backends (dbs) on its "mysql" param:
+    that one asks for the server only when it runs."""
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    on_mysql = any(value == "mysql" for value in params.values() if isinstance(value, str))
+    return on_mysql or bool(SERVER_FIXTURES & set(item.fixturenames))
+
+
+@pytest.fixture
+def mysql_server(request: pytest.FixtureRequest, mysql_service: str) -> str:
+    """The server's URL, for a test marked `mysql` only: else `-m "not mysql"` would need a server."""
+    if request.node.get_closest_marker("mysql") is None:
+        pytest.fail(f"{request.node.nodeid} uses the MySQL server but is not marked mysql (see conftest.py)")
+    return mysql_service
+
+
 @pytest.fixture(scope="session")
-def mysql_server() -> Iterator[str]:
+def mysql_service() -> Iterator[str]:
     url = os.environ.get(MYSQL_ENV)
     if url:
         yield url
