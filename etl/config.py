@@ -20,8 +20,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from etl.errors import ConfigError
-from etl.translate import KINDS
-from etl.translate.extra import compile_path
+from etl.extra import compile_path
+from etl.kinds import KINDS
 
 DEFAULT_PATH = "jobs.yaml"
 CONFIG_ENV = "ETL_CONFIG"
@@ -58,7 +58,7 @@ class JobConfig(BaseModel):
     source: str = Field(repr=False)
     target: str = Field(repr=False)
     kind: str = "tb_trade"
-    # The source table and its columns; left out, they are the kind's (see etl.translate.KINDS).
+    # The source table and its columns; left out, they are the kind's (see etl.kinds.KINDS).
     table: str
     key_column: str
     modified_column: str

@@ -25,7 +25,8 @@ from etl.database.engines import open_target
 from etl.database.faults import database_errors
 from etl.database.tables import chunks, reflect
 from etl.errors import ConfigError, EtlError
-from etl.translate import KINDS, Kind
+from etl.kinds import KINDS
+from etl.translate import Kind
 
 FORMATS = ("csv", "parquet")
 # Parent rows per partition; their children come along.

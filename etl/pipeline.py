@@ -45,8 +45,9 @@ from etl.runs import RunCounts, finish_run, start_run
 from etl.schema import check_up_to_date
 from etl.sink import Outcome, Rejected, Sink, Translated, reject_column
 from etl.source import Push, SourceTable, Window
-from etl.translate import KINDS, Kind, TranslateError
-from etl.translate.extra import Extras
+from etl.extra import Extras
+from etl.kinds import KINDS
+from etl.translate import Kind, TranslateError
 from etl.watermark import Position, advance, committed_by_all, load_watermark, resume_point, save_watermark
 
 log = logging.getLogger("etl")

@@ -33,7 +33,7 @@ from etl.errors import ConfigError
 from etl.pipeline import translate_push
 from etl.sink import Rejected, Sink
 from etl.source import Push, SourceTable, Window
-from etl.translate import KINDS
+from etl.kinds import KINDS
 from etl.watermark import Position
 
 COLUMNS = ["seller_nick", "day", "source", "target", "missing", "stale", "rejected", "source_amount",

@@ -1,10 +1,10 @@
-"""One pure translator per kind of document, and the registry the engine looks kinds up in.
+"""One pure translator per kind of document, and the registry of kinds: a parsed document in, rows out.
 
-A kind is one translator module and one entry here: the engine has no branch on a kind.
+A kind is one translator module and one entry here: the engine has no branch on a kind. Nothing
+here touches a database: what the writing side does after a kind's rows are written is joined to
+these kinds in etl/kinds.py, which is the registry the engine looks kinds up in.
 """
 
-from etl.holds import TABLES as HOLD_TABLES
-from etl.holds import refresh_refund_holds
 from etl.translate.alibaba_order import translate_alibaba_order
 from etl.translate.rows import Kind, Row, Rows, Source, TranslateError
 from etl.translate.tb_refund import translate_refund
@@ -13,17 +13,15 @@ from etl.translate.tb_trade import translate_trade
 # Taobao trades and 1688 orders land in the same OMS tables, and newer wins on the same columns.
 _TRADE_TABLES = {"parent": "oms_trade", "key_column": "tid", "children": ("oms_order", "oms_promotion"),
                  "version": ("modified",)}
-# A Taobao line's refund comes from the trade push and from the refund push: the newer says.
-_REFUND_HOLDS = {"after_write": refresh_refund_holds, "uses": HOLD_TABLES}
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind(name="tb_trade", translate=translate_trade, source=Source("jdp_tb_trade", "tid"), **_TRADE_TABLES,
-             objects={"oms_trade": "trade", "oms_order": "order", "oms_promotion": "promotion"}, **_REFUND_HOLDS),
+             objects={"oms_trade": "trade", "oms_order": "order", "oms_promotion": "promotion"}),
         Kind(name="tb_refund", translate=translate_refund, source=Source("jdp_tb_refund", "refund_id"),
              parent="oms_refund", key_column="refund_id", children=(), version=("refund_version", "modified"),
-             amount="refund_fee", objects={"oms_refund": "refund"}, **_REFUND_HOLDS),
+             amount="refund_fee", objects={"oms_refund": "refund"}),
         # 1688 has no push: its orders come from a landing table the seller fills, named per job.
         Kind(name="alibaba_order", translate=translate_alibaba_order, source=Source(None, "order_id"),
              objects={"oms_trade": "order", "oms_order": "item"}, **_TRADE_TABLES),

@@ -1,6 +1,7 @@
 """A job's own columns: values taken from the document by JSON paths, and the unmapped rest as `ext`.
 
-The push cannot map fields (shared/seeds/000); this job can, without code. A job names
+A step of the writing side: a push's own fields that no translator maps, a job maps without
+code, converted for the target's columns as they are reflected. A job names
 target columns and JMESPath expressions (`extra_columns: {oms_trade: {o2o_shop_id:
 trade.o2o_shop_id}}`); after its kind's translator has made the rows, each row gets those
 columns from the object it was made from. A path starts at that object's name (the kind's

@@ -1,0 +1,28 @@
+"""etl.translate is pure: every module of it imports with the database side unavailable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+
+_IMPORT_ALL = """
+import importlib, pkgutil, sys
+import orjson
+for name in ("sqlalchemy", "pymysql"):
+    sys.modules[name] = None  # `import sqlalchemy` now raises ImportError
+import etl.translate
+for module in pkgutil.walk_packages(etl.translate.__path__, "etl.translate."):
+    importlib.import_module(module.name)
+print(orjson.dumps(sorted(name for name in sys.modules if name == "etl" or name.startswith("etl."))).decode())
+"""
+
+
+def test_every_translate_module_imports_without_sqlalchemy():
+    done = subprocess.run([sys.executable, "-c", _IMPORT_ALL], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded = orjson.loads(done.stdout)
+    assert "etl.translate.tb_trade" in loaded and "etl.translate.fields" in loaded
+    # Only the package itself and the exception tree (which imports nothing) besides translate's own modules.
+    assert [name for name in loaded if not name.startswith("etl.translate")] in (["etl"], ["etl", "etl.errors"])
