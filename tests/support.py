@@ -1,18 +1,34 @@
-"""Helpers for tests that drive the `etl` command, in process or as a real subprocess."""
+"""Helpers the tests share: pushes to write, what a target holds, and the `etl` command in process or as a
+real subprocess."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from etl.cli import main
+from etl.synth import PushFactory
 
 OMS_TABLES = [("oms_trade", "tid"), ("oms_order", "oid"), ("oms_promotion", "tid, seq")]
+
+
+def rows_at(factory: PushFactory, count: int, start: datetime, per_second: int = 40) -> list[dict]:
+    """`count` new trades waiting to ship, pushed from `start` on, `per_second` of them in each second."""
+    return [
+        factory.row(factory.trade(start), "WAIT_SELLER_SEND_GOODS", start, start + timedelta(seconds=i // per_second))
+        for i in range(count)
+    ]
+
+
+def snapshot(dbs) -> list:
+    """What a run leaves in a target: its OMS tables and the watermark (to compare two targets)."""
+    return [dbs.dump(table, order) for table, order in OMS_TABLES] + [dbs.select("etl_watermark", "jdp_modified, tid")]
 
 
 def etl(*args: str) -> tuple[int, str, str]:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from support import OMS_TABLES, assert_equals_clean_run, etl, spawn, wait_for_watermark
+from support import OMS_TABLES, assert_equals_clean_run, etl, rows_at, spawn, wait_for_watermark
 
 from etl.cli import main
 from etl.lock import lock_name
@@ -330,8 +330,7 @@ def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, seed):
     # Seed 0 kills right at the first commit; the others at a random point after it.
     delay = random.Random(seed).uniform(0, 0.8) if seed else 0.0
     factory = PushFactory(seed=11 + seed)
-    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i // 40))
-            for i in range(3000)]
+    rows = rows_at(factory, 3000, T0)
     rows[700] = {**rows[700], "jdp_response": "{broken"}
     dbs.push(rows)
     settings = {"batch_size": 25, "lookback_seconds": 0}
@@ -352,8 +351,7 @@ def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, seed):
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
 def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tmp_path, workers):
     factory = PushFactory(seed=12)
-    dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i // 40))
-              for i in range(3000)])
+    dbs.push(rows_at(factory, 3000, T0))
     config = dbs.config_file(tmp_path, {"tb": {"batch_size": 25, "workers": workers}})
     process = spawn(config, "run")
     wait_for_watermark(dbs.target_url, process)

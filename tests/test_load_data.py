@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from support import snapshot
 
 from etl.pipeline import retranslate_job, run_job
 from etl.database.engines import target_engine
 from etl.database.tables import IN_CHUNK
 from etl.synth import PushFactory, synth_rows
-from tests.support import OMS_TABLES
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 # Every character LOAD DATA's format or an SQL string literal gives a meaning to, the words either
@@ -40,10 +40,6 @@ def _pushes(factory: PushFactory) -> tuple[list[dict], list[dict]]:
     return first, second
 
 
-def _snapshot(dbs) -> list:
-    return [dbs.dump(table, order) for table, order in OMS_TABLES] + [dbs.select("etl_watermark", "jdp_modified, tid")]
-
-
 def test_load_data_writes_exactly_what_inserts_write(dbs):
     first, second = _pushes(PushFactory(seed=11))
     plain = dbs.other()
@@ -53,7 +49,7 @@ def test_load_data_writes_exactly_what_inserts_write(dbs):
             run_job(target.job(load_data=load_data, batch_size=16))
     for target, load_data in ((dbs, True), (plain, False)):
         retranslate_job(target.job(load_data=load_data), T0, T0 + timedelta(days=1))
-    assert _snapshot(dbs) == _snapshot(plain)
+    assert snapshot(dbs) == snapshot(plain)
     assert any("\t" in message or "\n" in message for (message,) in dbs.query("SELECT buyer_message FROM oms_trade"))
     assert dbs.query("SELECT COUNT(*) FROM oms_trade WHERE buyer_message IS NULL") == [(0,)]
 
@@ -67,7 +63,7 @@ def test_batches_longer_than_an_in_list_give_the_same_tables(dbs):
         run_job(target.job(load_data=load_data, batch_size=len(rows)))
         result = retranslate_job(target.job(load_data=load_data, batch_size=len(rows)), T0, T0 + timedelta(days=1))
         assert result.counts.trades_written == len(rows)
-    assert _snapshot(dbs) == _snapshot(plain)
+    assert snapshot(dbs) == snapshot(plain)
     assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(len(rows),)]
 
 

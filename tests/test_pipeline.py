@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 import pytest
 import sqlalchemy as sa
-from support import etl
+from support import etl, rows_at
 
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import PushFactory
@@ -182,7 +182,7 @@ def test_a_json_tid_that_disagrees_with_the_row_is_rejected(dbs, factory):
 
 
 def test_retranslate_rewrites_the_window_and_keeps_the_watermark(dbs, factory):
-    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i)) for i in range(5)]
+    rows = rows_at(factory, 5, T0, per_second=1)
     dbs.push(rows)
     run_job(dbs.job())
     watermark = dbs.select("etl_watermark", "jdp_modified, tid")
@@ -211,7 +211,7 @@ def test_sellers_filter_the_source(dbs):
 
 
 def test_a_row_the_target_cannot_hold_is_rejected_alone(dbs, factory):
-    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=i)) for i in range(9)]
+    rows = rows_at(factory, 9, T0, per_second=1)
     document = orjson.loads(rows[4]["jdp_response"])
     document["trade_fullinfo_get_response"]["trade"]["orders"]["order"][0]["title"] = "长" * 300
     rows[4]["jdp_response"] = orjson.dumps(document).decode()

@@ -9,19 +9,12 @@ from decimal import Decimal
 import orjson
 import pytest
 import sqlalchemy as sa
-from support import assert_equals_clean_run, etl, spawn, wait_for_watermark
+from support import assert_equals_clean_run, etl, rows_at, spawn, wait_for_watermark
 
 from etl.pipeline import run_job
 from etl.synth import PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
-
-
-def rows_at(factory: PushFactory, count: int, start: datetime = T0, per_second: int = 40) -> list[dict]:
-    return [
-        factory.row(factory.trade(start), "WAIT_SELLER_SEND_GOODS", start, start + timedelta(seconds=i // per_second))
-        for i in range(count)
-    ]
 
 
 def with_document(row: dict, change) -> dict:
@@ -58,7 +51,7 @@ def _kill_connections(dbs, process, rounds: int, pause: float) -> int:
 
 def test_killed_connections_are_retried_and_the_run_completes(mysql_dbs, tmp_path):
     dbs = mysql_dbs
-    dbs.push(rows_at(PushFactory(seed=21), 3000))
+    dbs.push(rows_at(PushFactory(seed=21), 3000, T0))
     settings = {"batch_size": 20, "retry_wait_seconds": 0.05, "retries": 10}
     process = spawn(dbs.config_file(tmp_path, {"tb": settings}), "run")
     wait_for_watermark(dbs.target_url, process)
@@ -71,7 +64,7 @@ def test_killed_connections_are_retried_and_the_run_completes(mysql_dbs, tmp_pat
 
 def test_when_retries_are_spent_the_run_says_so_and_the_next_resumes(mysql_dbs, tmp_path):
     dbs = mysql_dbs
-    dbs.push(rows_at(PushFactory(seed=20), 3000))
+    dbs.push(rows_at(PushFactory(seed=20), 3000, T0))
     settings = {"batch_size": 20, "retry_wait_seconds": 0.01, "retries": 1}
     config = dbs.config_file(tmp_path, {"tb": settings})
     process = spawn(config, "run")
@@ -88,7 +81,7 @@ def test_when_retries_are_spent_the_run_says_so_and_the_next_resumes(mysql_dbs, 
 
 
 def test_a_second_run_of_a_busy_job_exits_75(dbs, tmp_path):
-    dbs.push(rows_at(PushFactory(seed=22), 4000))
+    dbs.push(rows_at(PushFactory(seed=22), 4000, T0))
     config = dbs.config_file(tmp_path, {"tb": {"batch_size": 10}})
     first = spawn(config, "run")
     wait_for_watermark(dbs.target_url, first)
@@ -101,7 +94,7 @@ def test_a_second_run_of_a_busy_job_exits_75(dbs, tmp_path):
 
 def test_two_jobs_into_one_target_run_side_by_side(dbs, tmp_path):
     factory = PushFactory(seed=23, sellers=("店A", "店B", "店C"))
-    dbs.push(rows_at(factory, 2000))
+    dbs.push(rows_at(factory, 2000, T0))
     # The jobs overlap on 店B: both write its trades, concurrently, into the same tables.
     jobs = {"ab": {"sellers": ["店A", "店B"], "batch_size": 25, "retry_wait_seconds": 0.05},
             "bc": {"sellers": ["店B", "店C"], "batch_size": 25, "retry_wait_seconds": 0.05}}
@@ -160,7 +153,7 @@ HOSTILE = [
 @pytest.mark.parametrize("mutate, reason", [case[1:] for case in HOSTILE], ids=[case[0] for case in HOSTILE])
 def test_hostile_pushes_translate_or_are_rejected_with_a_reason(dbs, mutate, reason):
     factory = PushFactory(seed=24)
-    rows = rows_at(factory, 6)
+    rows = rows_at(factory, 6, T0)
     rows[2] = mutate(rows[2])
     dbs.push(rows)
     result = run_job(dbs.job(batch_size=4, batch_bytes=2**20))
@@ -176,7 +169,7 @@ def test_hostile_pushes_translate_or_are_rejected_with_a_reason(dbs, mutate, rea
 
 
 def test_swapped_types_translate_exactly(dbs):
-    row = with_document(rows_at(PushFactory(seed=25), 1)[0], _swap_types)
+    row = with_document(rows_at(PushFactory(seed=25), 1, T0)[0], _swap_types)
     dbs.push([row])
     run_job(dbs.job())
     assert dbs.select("oms_trade", "payment") == [(Decimal("200.07"),)]
@@ -184,7 +177,7 @@ def test_swapped_types_translate_exactly(dbs):
 
 
 def test_non_utf8_bytes_are_rejected(dbs):
-    row = rows_at(PushFactory(seed=26), 1)[0]
+    row = rows_at(PushFactory(seed=26), 1, T0)[0]
     bad = row["jdp_response"].encode().replace("买家".encode(), b"\xff\xfe", 1)
     engine = sa.create_engine(dbs.source_url)
     with engine.begin() as connection:
@@ -207,7 +200,7 @@ def test_non_utf8_bytes_are_rejected(dbs):
 @pytest.mark.parametrize("budget", [{"max_rejects": 3}, {"max_reject_share": 0.2}], ids=["count", "share"])
 def test_a_flood_of_rejects_stops_the_run_before_the_bad_stretch(dbs, tmp_path, budget):
     factory = PushFactory(seed=27)
-    good = rows_at(factory, 150, per_second=1)
+    good = rows_at(factory, 150, T0, per_second=1)
     bad = [{**row, "jdp_response": "{}"} for row in rows_at(factory, 50, T0 + timedelta(hours=1), per_second=1)]
     dbs.push(good + bad)
     config = dbs.config_file(tmp_path, {"tb": {"batch_size": 50, **budget}})
@@ -264,7 +257,7 @@ def test_the_job_runs_with_least_privilege_users(mysql_dbs, tmp_path):
             connection.exec_driver_sql(statement)
     try:
         factory = PushFactory(seed=29)
-        rows = rows_at(factory, 30)
+        rows = rows_at(factory, 30, T0)
         rows[5] = {**rows[5], "jdp_response": "{}"}
         dbs.push(rows)
         limited = type(dbs)(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from support import rows_at, snapshot
 
 from etl.errors import RejectBudgetExceeded
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import AlibabaOrderFactory, PushFactory
 from etl.watermark import Position, committed_by_all
-from tests.support import OMS_TABLES
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 P = [Position(T0 + timedelta(seconds=second), key) for second, key in ((1, 5), (2, 3), (3, 9))]
@@ -34,8 +34,7 @@ def test_the_watermark_goes_only_where_every_worker_has_committed(committed, fin
 
 def _snapshot(dbs) -> list:
     runs = dbs.query("SELECT mode, rows_read, trades_written, rejects, outcome FROM etl_run ORDER BY run_id")
-    return [dbs.dump(table, order) for table, order in OMS_TABLES] + [
-        dbs.select("etl_watermark", "jdp_modified, tid"), runs]
+    return snapshot(dbs) + [runs]
 
 
 def test_workers_write_what_one_process_writes(dbs):
@@ -64,8 +63,7 @@ def test_workers_write_what_one_process_writes(dbs):
 
 def test_a_worker_over_the_reject_budget_stops_the_run_behind_the_bad_push(mysql_dbs):
     factory = PushFactory(seed=22)
-    rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0 + timedelta(seconds=index))
-            for index in range(60)]
+    rows = rows_at(factory, 60, T0, per_second=1)
     bad = rows[30] = {**rows[30], "jdp_response": "[]"}
     mysql_dbs.push(rows)
     with pytest.raises(RejectBudgetExceeded):
