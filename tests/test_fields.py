@@ -123,10 +123,6 @@ def test_parse_money_is_exact(value, expected):
     assert parsed.as_tuple() == expected.as_tuple()
 
 
-def test_parse_money_float_does_not_carry_binary_noise():
-    assert parse_money(200.07, "trade.payment") != Decimal(200.07)
-
-
 @pytest.mark.parametrize("value", [None, ""], ids=["none", "empty"])
 def test_parse_money_absent_is_none(value):
     assert parse_money(value, "trade.payment") is None
