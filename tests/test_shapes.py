@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from etl.translate import KINDS, TranslateError
-from tests.support import etl
+from support import etl
 
 FOLDER = Path(__file__).parent / "fixtures" / "shapes"
 T0 = datetime(2026, 11, 11, 10, 0, 0)
