@@ -37,6 +37,35 @@ class DatabaseUnavailable(EtlError):
     exit_code = 69
 
 
+class ValueRefused(EtlError):
+    """The target refused a value of a batch's rows (too long, out of range, a duplicate, a CHECK).
+
+    Not a fault of the database, so never retried: the writer finds the push that holds the value
+    and rejects it alone. `detail` is the server's own words.
+    """
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class Transient(EtlError):
+    """A database fault that a fresh connection a moment later would likely not meet: the server went
+    away or restarted, the connection was killed, a lock wait timed out, a deadlock. Retried.
+
+    `failure` is what a user reads once the retries are spent; `detail` is the driver's own words.
+    """
+
+    def __init__(self, failure: EtlError, detail: str) -> None:
+        super().__init__(str(failure))
+        self.failure, self.detail = failure, detail
+        self.exit_code = failure.exit_code
+
+    def gave_up(self, what: str, attempts: int) -> EtlError:
+        """The failure a user reads after `attempts` attempts at `what`."""
+        return type(self.failure)(f"{self.failure} (while {what}; gave up after {attempts} attempts)")
+
+
 class JobBusy(EtlError):
     """Another run of the same job holds its lock."""
 

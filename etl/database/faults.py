@@ -1,4 +1,5 @@
-"""What a driver error means: the database unreachable, a fault worth retrying, a value the target refused.
+"""What a driver error means, said by the type of the error it becomes: `ValueRefused` (the target
+refused a value of the rows), `Transient` (worth a retry), `DatabaseUnavailable` or `EtlError`.
 
 A user reads one line naming the database by its URL (password masked), never the SQL or
 its parameters.
@@ -15,7 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from etl.database.engines import is_sqlite, masked
-from etl.errors import DatabaseUnavailable, EtlError
+from etl.errors import DatabaseUnavailable, EtlError, Transient, ValueRefused
 
 # MySQL client error codes that mean "the server is not there for us".
 _UNREACHABLE = {1044, 1045, 1049, 2002, 2003, 2005, 2006, 2013, 2055}
@@ -53,6 +54,21 @@ def database_errors(role: str, url: URL) -> Iterator[None]:
         yield
     except DBAPIError as error:
         raise describe_failure(error, role, url) from None
+
+
+@contextmanager
+def typed_faults(role: str, url: URL) -> Iterator[None]:
+    """As `database_errors`, with a value the target refused raised as `ValueRefused` and a fault
+    worth a retry as `Transient`, for the retry policy (etl/pipeline/retry.py) to tell apart."""
+    try:
+        yield
+    except DBAPIError as error:
+        failure = describe_failure(error, role, url)
+        if refuses_value(error):
+            raise ValueRefused(str(failure), str(error.orig)) from None
+        if is_transient(error):
+            raise Transient(failure, str(error.orig)) from None
+        raise failure from None
 
 
 def refuses_value(error: DBAPIError) -> bool:

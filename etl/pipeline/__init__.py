@@ -17,7 +17,6 @@ import gc
 import logging
 import multiprocessing
 import queue
-import random
 import signal
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -28,19 +27,19 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Engine
 
 from etl.config import JobConfig
 from etl.bookkeeping import REJECT, RUN, WATERMARK
 from etl.clock import utcnow
-from etl.database.engines import is_sqlite, masked, open_source, open_target
-from etl.database.faults import database_errors, describe_failure, is_transient, refuses_value
+from etl.database.engines import is_sqlite, open_source, open_target
+from etl.database.faults import database_errors
 from etl.database.load_data import LoadDisabled, LoadRefused, load_data_allowed
 from etl.database.tables import chunks, reflect
 from etl import logs, stopping
-from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded
+from etl.errors import ConfigError, EtlError, Interrupted, RejectBudgetExceeded, ValueRefused
 from etl.lock import job_lock
+from etl.pipeline.retry import RetryPolicy, retrying
 from etl.runs import RunCounts, finish_run, start_run
 from etl.schema import check_up_to_date
 from etl.sink import Outcome, Rejected, Sink, Translated, reject_column
@@ -59,7 +58,6 @@ _NULL_MODIFIED = (
     "{column} is NULL: the row cannot be placed in keyset order; "
     "fix the row in the source, then it translates on the next run"
 )
-_MAX_BACKOFF_SECONDS = 60.0
 # A share-of-rows reject budget is judged only once a run has read this many rows.
 _BUDGET_MIN_ROWS = 100
 # Parsed documents are trees of dicts without cycles, made and dropped by the thousand: with
@@ -199,36 +197,13 @@ class _Run:
         self.source_engine: Engine = self.engines.enter_context(open_source(job.source_url))
         self.target_engine: Engine = self.engines.enter_context(open_target(job.target_url, load_data=job.load_data))
         self.load_data = False
-
-    # -- fault handling -------------------------------------------------------------------
-
-    def _retrying(self, role: str, url: URL, what: str, operation: Callable[[], T]) -> T:
-        """Run `operation`; on a transient fault wait and run it again, up to `retries` times."""
-        for attempt in range(self.job.retries + 1):
-            try:
-                return operation()
-            except DBAPIError as error:
-                if refuses_value(error):
-                    raise  # the target refused a value: not a fault, the caller finds the push
-                if not is_transient(error):
-                    raise describe_failure(error, role, url) from None
-                if attempt == self.job.retries:
-                    failure = describe_failure(error, role, url)
-                    raise type(failure)(f"{failure} (while {what}; gave up after {attempt + 1} attempts)") from None
-                wait = min(self.job.retry_wait_seconds * 2**attempt, _MAX_BACKOFF_SECONDS)
-                wait *= random.uniform(0.5, 1.0)  # jitter: two jobs that deadlocked must not collide again
-                log.warning(
-                    "job %s: %s database %s failed while %s (%s); retry %d of %d in %.1fs",
-                    self.job.name, role, masked(url), what, error.orig, attempt + 1, self.job.retries, wait,
-                )
-                stopping.sleep(wait)
-        raise AssertionError("unreachable")
+        self.retry = RetryPolicy(job.name, job.retries, job.retry_wait_seconds)
 
     def _source(self, what: str, operation: Callable[[], T]) -> T:
-        return self._retrying("source", self.job.source_url, what, operation)
+        return retrying(self.retry, "source", self.job.source_url, what, operation)
 
     def _target(self, what: str, operation: Callable[[], T]) -> T:
-        return self._retrying("target", self.job.target_url, what, operation)
+        return retrying(self.retry, "target", self.job.target_url, what, operation)
 
     # -- the run --------------------------------------------------------------------------
 
@@ -525,7 +500,7 @@ class _Run:
 
         try:
             written = self._target("writing a batch", write)
-        except DBAPIError as refused:  # only a refused value comes through _target as a DBAPIError
+        except ValueRefused as refused:
             # The target refused a value (too long, out of range, a CHECK): find the push and reject it alone.
             self._split(outcomes, refused, position, present)
             return
@@ -539,7 +514,7 @@ class _Run:
         if self.report is not None:
             self.report(reached)
 
-    def _split(self, outcomes: Sequence[Outcome], cause: DBAPIError, position: Position | None,
+    def _split(self, outcomes: Sequence[Outcome], cause: ValueRefused, position: Position | None,
                present: Collection[int] | None) -> None:
         if len(outcomes) > 1:
             middle = len(outcomes) // 2
@@ -548,8 +523,8 @@ class _Run:
             return
         (item,) = outcomes
         if isinstance(item, Rejected):
-            raise EtlError(f"target database refused even the reject of {item.push.key}: {cause.orig}")
-        reason = f"the target refused the translated rows: {cause.orig}"
+            raise EtlError(f"target database refused even the reject of {item.push.key}: {cause.detail}")
+        reason = f"the target refused the translated rows: {cause.detail}"
         self._write([Rejected(item.push, reason)], position, present)
 
     def retry_rejects(self) -> None:
