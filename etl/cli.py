@@ -171,9 +171,9 @@ def _describe_run(result: RunResult) -> str:
     ]
     if counts.warnings:
         parts.append(f"warnings {counts.warnings} (-v shows them)")
-    if result.mode == "run" and result.window is None:
+    if result.plan.moves_watermark and result.window is None:
         parts.append("source is empty")
-    if result.mode == "run" and result.watermark is not None:
+    if result.plan.moves_watermark and result.watermark is not None:
         parts.append(f"watermark {result.watermark.modified} / {result.watermark.key}")
     return ", ".join(parts)
 

@@ -26,6 +26,7 @@ from etl.database.faults import database_errors
 from etl.database.tables import chunks, reflect
 from etl.errors import ConfigError, EtlError
 from etl.kinds import KINDS
+from etl.source import Period
 from etl.translate import Kind
 
 FORMATS = ("csv", "parquet")
@@ -102,8 +103,7 @@ def export_job(job: JobConfig, since: datetime, until: datetime, form: str, fold
 
     Returns each table's file. Existing files of the same names are replaced.
     """
-    if not since < until:
-        raise ConfigError(f"--since ({since}) must be before --until ({until})")
+    period = Period(since, until)
     kind = KINDS[job.kind]
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,7 @@ def export_job(job: JobConfig, since: datetime, until: datetime, form: str, fold
         writers = {name: _writer(form, folder, table) for name, table in tables.items()}
         try:
             with database_errors("target", job.target_url):
-                _copy(engine, kind, tables, writers, since, until)
+                _copy(engine, kind, tables, writers, period)
         except OSError as error:
             raise EtlError(f"cannot write the export to {folder}: {error.strerror or error}") from None
         finally:
@@ -125,10 +125,11 @@ def export_job(job: JobConfig, since: datetime, until: datetime, form: str, fold
 
 
 def _copy(engine: sa.Engine, kind: Kind, tables: dict[str, sa.Table], writers: dict[str, _Writer],
-          since: datetime, until: datetime) -> None:
+          period: Period) -> None:
     parent = tables[kind.parent]
     key, modified = parent.c[kind.key_column], parent.c[MODIFIED]
-    window = sa.select(parent).where(modified >= since, modified < until).order_by(modified, key).limit(_PARTITION)
+    window = (sa.select(parent).where(modified >= period.since, modified < period.until)
+              .order_by(modified, key).limit(_PARTITION))
     # Keyset pages on one connection (the window's rows in (jdp_modified, key) order, as a run reads
     # the source): a streaming cursor would hold the connection that the children are read on.
     with engine.connect() as connection:

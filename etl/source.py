@@ -11,7 +11,7 @@ end with the primary key and so are already in keyset order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,6 +90,31 @@ class Window:
     start: Position | None
     end: datetime
     end_inclusive: bool
+
+
+@dataclass(frozen=True)
+class Period:
+    """The modified times an operator names (--since/--until): [since, until)."""
+
+    since: datetime
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if not self.since < self.until:
+            raise ConfigError(f"--since ({self.since}) must be before --until ({self.until})")
+
+    def window(self, _watermark: Position | None = None, _newest: Callable[[], datetime | None] | None = None) -> Window:
+        """The window of the period; it needs neither the watermark nor the source's newest push."""
+        return Window(Position(self.since), self.until, end_inclusive=False)
+
+
+def batches(read: Callable[[Position | None], list[Push]], start: Position | None) -> Iterator[list[Push]]:
+    """Batches in keyset order: `read(after)` gives the rows after a position, each batch starting
+    after the last row of the one before, until one comes back empty."""
+    after = start
+    while batch := read(after):
+        yield batch
+        after = batch[-1].position
 
 
 class SourceTable:

@@ -16,10 +16,10 @@ the per-batch tallies into the table, and writes the CSV.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -29,12 +29,10 @@ from etl.config import JobConfig
 from etl.database.engines import open_source, open_target
 from etl.database.faults import database_errors
 from etl.database.tables import chunks, reflect
-from etl.errors import ConfigError
-from etl.pipeline import translate_push
+from etl.pipeline.step import translate_push
 from etl.sink import Rejected, Sink
-from etl.source import Push, SourceTable, Window
+from etl.source import Period, Push, SourceTable, batches
 from etl.kinds import KINDS
-from etl.watermark import Position
 
 COLUMNS = ["seller_nick", "day", "source", "target", "missing", "stale", "rejected", "source_amount",
            "target_amount"]
@@ -68,13 +66,6 @@ class Reconciliation:
     def to_csv(self, path: Path) -> None:
         # Money as its exact text, never through a float.
         self.table.astype({"source_amount": str, "target_amount": str}).to_csv(path, index=False)
-
-
-def _batches(source: SourceTable, window: Window, size: int, max_bytes: int) -> Iterator[list[Push]]:
-    after = window.start
-    while batch := source.read_batch(window, after, size, max_bytes):
-        yield batch
-        after = batch[-1].position
 
 
 def _tally(sink: Sink, connection: sa.Connection, batch: list[Push], columns: tuple[str, str, str],
@@ -115,8 +106,7 @@ def _tally(sink: Sink, connection: sa.Connection, batch: list[Push], columns: tu
 
 def verify_job(job: JobConfig, since: datetime, until: datetime) -> Reconciliation:
     """Reconcile the pushes with a modified time in [since, until) against the target."""
-    if not since < until:
-        raise ConfigError(f"--since ({since}) must be before --until ({until})")
+    window = Period(since, until).window()
     kind = KINDS[job.kind]
     named: dict[str, list] = {"missing": [], "stale": [], "rejected": []}
     frames = []
@@ -125,10 +115,10 @@ def verify_job(job: JobConfig, since: datetime, until: datetime) -> Reconciliati
             sink = Sink(kind, reflect(target_db, Sink.table_names(kind)), job.name)
         with database_errors("source", job.source_url):
             source = SourceTable(source_db, job.table, job.source_columns, job.sellers)
-        window = Window(Position(since), until, end_inclusive=False)
         with database_errors("source", job.source_url), database_errors("target", job.target_url), \
                 target_db.connect() as connection:
-            for batch in _batches(source, window, job.batch_size, job.batch_bytes):
+            for batch in batches(partial(source.read_batch, window, rows=job.batch_size, max_bytes=job.batch_bytes),
+                                 window.start):
                 rows = _tally(sink, connection, batch, job.source_columns, named)
                 frames.append(pd.DataFrame(rows, columns=COLUMNS))
     return Reconciliation(job.name, since, until, _summed(frames), *(tuple(named[name][:_NAMED])

@@ -1,0 +1,101 @@
+"""What a run has open from its start to its end: the two engines, the target's tables as a Sink,
+the source table, the job's extra columns, and the job's lock. One context manager opens them all
+and closes them all; nothing else in a run disposes of an engine or releases the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from sqlalchemy.engine import Engine
+
+from etl.config import JobConfig
+from etl.database.engines import open_source, open_target
+from etl.database.faults import database_errors
+from etl.database.load_data import load_data_allowed
+from etl.database.tables import reflect
+from etl.extra import Extras
+from etl.kinds import KINDS
+from etl.lock import JobLock, job_lock
+from etl.pipeline.retry import RetryPolicy, retrying
+from etl.schema import check_up_to_date
+from etl.sink import Sink
+from etl.source import SourceTable
+from etl.translate import Kind
+
+T = TypeVar("T")
+
+
+class _Unlocked:
+    """A worker's: the coordinator holds the job's lock, and checks it before each watermark move."""
+
+    def ensure(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One process's share of a run: its engines, the target's tables as a Sink, the source table
+    (a worker's share of it), the job's extra columns, and the job's lock (a worker holds none)."""
+
+    job: JobConfig
+    kind: Kind
+    source_engine: Engine
+    target_engine: Engine
+    sink: Sink
+    source: SourceTable
+    extras: Extras
+    load_data: bool  # the job asks for LOAD DATA LOCAL and the target allows it
+    retry: RetryPolicy
+    lock: JobLock | _Unlocked = _Unlocked()
+
+    def on_source(self, what: str, operation: Callable[[], T]) -> T:
+        """`operation` on the source, retried on a transient fault; `what` names it in messages."""
+        return retrying(self.retry, "source", self.job.source_url, what, operation)
+
+    def on_target(self, what: str, operation: Callable[[], T]) -> T:
+        """`operation` on the target, retried on a transient fault; `what` names it in messages."""
+        return retrying(self.retry, "target", self.job.target_url, what, operation)
+
+
+@contextmanager
+def open_run(job: JobConfig, share: tuple[int, int] | None = None) -> Iterator[RunContext]:
+    """Open the job's databases, reflect what a run reads and writes, and hold the job's lock for the block.
+
+    `share` (i, n): a worker's, which reads the keys whose remainder modulo n is i, and holds no lock.
+    """
+    with open_source(job.source_url) as source_engine, \
+            open_target(job.target_url, load_data=job.load_data) as target_engine:
+        context = _reflect(job, source_engine, target_engine, share)
+        if share is not None:
+            yield context
+            return
+        with database_errors("target", job.target_url), job_lock(target_engine, job.name) as lock:
+            yield replace(context, lock=lock)
+
+
+def _reflect(job: JobConfig, source_engine: Engine, target_engine: Engine,
+             share: tuple[int, int] | None) -> RunContext:
+    """The target's tables and the source table as this version needs them, and whether LOAD DATA may serve."""
+    kind = KINDS[job.kind]
+    retry = RetryPolicy(job.name, job.retries, job.retry_wait_seconds)
+    with database_errors("target", job.target_url):
+        tables = reflect(target_engine, Sink.table_names(kind))
+        with target_engine.connect() as connection:
+            check_up_to_date(connection)
+    sink = Sink(kind, tables, job.name, check_lengths=target_engine.dialect.name == "sqlite")
+    extras = Extras(job.name, kind, job.extra_columns, job.keep_ext, tables)
+    load_data = job.load_data and retrying(retry, "target", job.target_url,
+                                           "asking whether the target allows LOAD DATA LOCAL",
+                                           lambda: _load_data_allowed(target_engine))
+    with database_errors("source", job.source_url):
+        source = SourceTable(source_engine, job.table, job.source_columns, job.sellers, share)
+    return RunContext(job, kind, source_engine, target_engine, sink, source, extras, load_data, retry)
+
+
+def _load_data_allowed(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return load_data_allowed(connection)

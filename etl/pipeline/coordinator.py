@@ -1,0 +1,179 @@
+"""One run of a job, start to end: read the watermark, take the window its plan says, read it (in
+this process or in workers), and record the run in etl_run, whatever its outcome.
+
+The run's batches are written by `BatchStep`; with workers, this process only folds what they
+committed into the counts and the watermark.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from etl import stopping
+from etl.bookkeeping import RUN, WATERMARK
+from etl.clock import utcnow
+from etl.config import JobConfig
+from etl.database.engines import is_sqlite
+from etl.errors import EtlError, Interrupted
+from etl.pipeline.context import RunContext, open_run
+from etl.pipeline.plan import Plan
+from etl.pipeline.reading import rejected_batches, unplaced, window_batches
+from etl.pipeline.step import BatchStep, Tally, few_collections
+from etl.pipeline.workers import WorkerPool
+from etl.runs import RunCounts, finish_run, start_run
+from etl.source import Push, Window
+from etl.watermark import Position, advance, load_watermark, save_watermark
+
+log = logging.getLogger("etl")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    job: str
+    plan: Plan
+    run_id: int
+    window: Window | None
+    counts: RunCounts
+    watermark: Position | None
+    seconds: float
+
+    @property
+    def mode(self) -> str:
+        return self.plan.mode
+
+
+class Progress(Protocol):
+    """Someone watching a run: told the window's size once, then the counts after each commit."""
+
+    def start(self, job: str, total: int) -> None: ...
+
+    def advance(self, counts: RunCounts) -> None: ...
+
+
+def execute(job: JobConfig, plan: Plan, progress: Progress | None = None) -> RunResult:
+    """Run `plan` for `job`, holding the job's lock; the run is recorded in etl_run whatever its outcome."""
+    started = time.monotonic()
+    with open_run(job) as context:
+        run = _Coordinator(context, plan, progress)
+        run_id, window = run.start()
+        run.read_recorded(run_id, window)
+        return RunResult(job.name, plan, run_id, window, run.tally.counts, run.watermark, time.monotonic() - started)
+
+
+class _Coordinator:
+    def __init__(self, context: RunContext, plan: Plan, progress: Progress | None) -> None:
+        self.context, self.plan, self.progress = context, plan, progress
+        self.job = context.job
+        self.tally = Tally(RunCounts())
+        self.watermark: Position | None = None
+        self.step = BatchStep(context, plan, self.tally, saves_watermark=True)
+
+    def start(self) -> tuple[int, Window | None]:
+        """Read the watermark, take the window, and record the run's start; returns the run's id and window."""
+        context = self.context
+        self.watermark = context.on_target("reading the watermark", self._load_watermark)
+        window = context.on_source("finding the newest push",
+                                   lambda: self.plan.window(self.watermark, context.source.newest))
+        run_id = context.on_target("starting the run", lambda: self._start(window))
+        if self.progress is not None and window is not None:
+            # Only for a watcher: counting a window of a million rows takes a moment.
+            self.progress.start(self.job.name, context.on_source("counting the window",
+                                                                 lambda: context.source.count(window)))
+        return run_id, window
+
+    def read_recorded(self, run_id: int, window: Window | None) -> None:
+        """Read what the plan says, then record the run's outcome: ok, failed or interrupted."""
+        try:
+            with few_collections():
+                self._read(window)
+        except KeyboardInterrupt as stop:
+            self._finish(run_id, "interrupted", stop)
+            raise Interrupted(
+                f"job {self.job.name!r} was interrupted; its current batch was rolled back",
+                getattr(stop, "exit_code", 130),
+            ) from None
+        except BaseException as error:
+            self._finish(run_id, "failed", error)
+            raise
+        self._finish(run_id, "ok", None)
+
+    def _read(self, window: Window | None) -> None:
+        if self.plan.rejects_unplaced:
+            orphans = unplaced(self.context)
+            if orphans:
+                self._write(orphans, advances=False)
+        if self.plan.reads_rejects:
+            self._retry_rejects()
+        elif window is not None and self.job.workers > 1 and not is_sqlite(self.job.target_url):
+            self._read_in_workers(window)
+        elif window is not None:
+            for batch in window_batches(self.context, window, stopping.check_stop):
+                self._write(batch, advances=self.plan.moves_watermark)
+                if self.progress is not None:
+                    self.progress.advance(self.tally.counts)
+
+    def _write(self, batch: Sequence[Push], *, advances: bool) -> None:
+        self.watermark = self.step(batch, self.watermark, advances=advances)
+
+    def _retry_rejects(self) -> None:
+        """Read the open rejects' keys again from the source and write what now translates."""
+        for keys, batch in rejected_batches(self.context):
+            self.tally.counts.missing += len(keys) - len(batch)
+            if batch:
+                self._write(batch, advances=False)
+
+    def _read_in_workers(self, window: Window) -> None:
+        """Split `window` across the job's workers by key; move the watermark to where all have committed."""
+        pool = WorkerPool(self.job, self.plan, window, self.tally.counts)
+        try:
+            with pool:
+                for reached in pool.committed():
+                    self.tally.counts = pool.counts
+                    if self.progress is not None:
+                        self.progress.advance(self.tally.counts)
+                    if self.plan.moves_watermark:
+                        self._move_watermark(reached)
+        finally:
+            # What the workers committed, to their last report: the pool waits for them as the block ends.
+            self.tally.counts = pool.counts
+
+    def _move_watermark(self, reached: Position | None) -> None:
+        if reached is None or self.watermark == advance(self.watermark, reached):
+            return
+        position = advance(self.watermark, reached)
+
+        def save() -> None:
+            self.context.lock.ensure()
+            with self.context.target_engine.begin() as connection:
+                save_watermark(connection, self.context.sink.tables[WATERMARK], self.job.name, position, utcnow())
+
+        self.context.on_target("moving the watermark", save)
+        self.watermark = position
+
+    def _load_watermark(self) -> Position | None:
+        with self.context.target_engine.begin() as connection:
+            return load_watermark(connection, self.context.sink.tables[WATERMARK], self.job.name,
+                                  text_key=self.context.source.text_key)
+
+    def _start(self, window: Window | None) -> int:
+        with self.context.target_engine.begin() as connection:
+            return start_run(connection, self.context.sink.tables[RUN], self.job.name, self.plan.mode, window)
+
+    def _finish(self, run_id: int, outcome: str, error: BaseException | None) -> None:
+        message = None if error is None else (str(error) or f"stopped by {type(error).__name__}")
+
+        def record() -> None:
+            with self.context.target_engine.begin() as connection:
+                finish_run(connection, self.context.sink.tables[RUN], run_id, outcome, self.tally.counts, message)
+
+        try:
+            self.context.on_target("recording the run's outcome", record)
+        except EtlError:
+            if error is None:
+                raise
+            # The run is failing already (often for this same reason); its own error is the one to report.
+            log.warning("job %s: could not record the outcome of run %s", self.job.name, run_id)
