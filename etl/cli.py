@@ -234,6 +234,15 @@ def _with_workers(job: JobConfig, workers: int | None) -> JobConfig:
     return job if workers is None else job.model_copy(update={"workers": workers})
 
 
+def _period(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--since/--until: a window of modified times, [SINCE, UNTIL) (the library refuses an empty one)."""
+    since = click.option("--since", required=True, type=click.DateTime(_DATETIME_FORMATS),
+                         help="First modified time (inclusive).")
+    until = click.option("--until", required=True, type=click.DateTime(_DATETIME_FORMATS),
+                         help="End modified time (exclusive).")
+    return since(until(command))
+
+
 _METRICS = click.option(
     "--metrics-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Write per-job metrics here in Prometheus text format, atomically (node_exporter's textfile collector).",
@@ -285,8 +294,7 @@ def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, metr
 
 @main.command()
 @click.argument("job")
-@click.option("--since", required=True, type=click.DateTime(_DATETIME_FORMATS), help="First jdp_modified (inclusive).")
-@click.option("--until", required=True, type=click.DateTime(_DATETIME_FORMATS), help="End jdp_modified (exclusive).")
+@_period
 @_WORKERS
 @click.pass_context
 @_guarded
@@ -353,8 +361,7 @@ def status(context: click.Context, jobs: tuple[str, ...], as_json: bool, max_lag
 
 @main.command()
 @click.argument("job")
-@click.option("--since", required=True, type=click.DateTime(_DATETIME_FORMATS), help="First modified time (inclusive).")
-@click.option("--until", required=True, type=click.DateTime(_DATETIME_FORMATS), help="End modified time (exclusive).")
+@_period
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table here as CSV (money as exact text).")
 @click.pass_context
@@ -389,8 +396,7 @@ def verify(context: click.Context, job: str, since: datetime, until: datetime, c
 
 @main.command()
 @click.argument("job")
-@click.option("--since", required=True, type=click.DateTime(_DATETIME_FORMATS), help="First jdp_modified (inclusive).")
-@click.option("--until", required=True, type=click.DateTime(_DATETIME_FORMATS), help="End jdp_modified (exclusive).")
+@_period
 @click.option("--format", "form", type=click.Choice(FORMATS), default="csv", show_default=True,
               help="csv (ids as exact text) or parquet (ids int64, money decimal128; needs jdp-etl[parquet]).")
 @click.option("--out", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
