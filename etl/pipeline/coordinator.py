@@ -65,6 +65,8 @@ def execute(job: JobConfig, plan: Plan, progress: Progress | None = None) -> Run
 
 
 class _Coordinator:
+    """One run in the process that holds the job's lock: the watermark in hand and the run's counts."""
+
     def __init__(self, context: RunContext, plan: Plan, progress: Progress | None) -> None:
         self.context, self.plan, self.progress = context, plan, progress
         self.job = context.job
@@ -102,6 +104,7 @@ class _Coordinator:
         self._finish(run_id, "ok", None)
 
     def _read(self, window: Window | None) -> None:
+        """What the plan reads: rows without a modified time first, then the open rejects or the window."""
         if self.plan.rejects_unplaced:
             orphans = unplaced(self.context)
             if orphans:

@@ -15,7 +15,7 @@ import logging
 import multiprocessing
 import queue
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +101,8 @@ def _worker_main(job: JobConfig, plan: Plan, window: Window, part: int, shared: 
         say(_FINISHED)
 
 
-def _write_share(job: JobConfig, plan: Plan, window: Window, part: int, tally: _SharedTally, say: Any) -> None:
+def _write_share(job: JobConfig, plan: Plan, window: Window, part: int, tally: _SharedTally,
+                 say: Callable[[Position | None], None]) -> None:
     def check() -> None:
         stopping.check_stop()
         if tally.shared.stop.is_set():
