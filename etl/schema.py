@@ -25,9 +25,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlparse import tokens
 
-from etl.database import AS_IS, describe_failure, error_code
+from etl.clock import utcnow
+from etl.database.faults import describe_failure, error_code
+from etl.database.literals import AS_IS
 from etl.errors import ConfigError, DatabaseUnavailable, NotInitialized
-from etl.runs import utcnow
 
 LOCAL_FOLDER = Path("sql", "local")
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

@@ -11,7 +11,8 @@ from support import snapshot
 
 from etl.pipeline import retranslate_job, run_job
 from etl.database.engines import target_engine
-from etl.database.tables import IN_CHUNK
+from etl.database.load_data import LoadDisabled, load_rows
+from etl.database.tables import IN_CHUNK, reflect
 from etl.synth import PushFactory, synth_rows
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -90,6 +91,24 @@ def test_a_server_that_refuses_load_data_local_is_written_with_inserts(mysql_dbs
     admin.dispose()
     assert result.counts.trades_written == 5
     assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(5,)]
+
+
+def test_a_server_that_turns_local_infile_off_says_so_by_its_type(mysql_dbs):
+    """Mid-run (after the job asked): the writer falls back to INSERT on LoadDisabled, whatever the
+    server's code for it (MariaDB 10.5+ answers 4166, MySQL 1148 or 3948)."""
+    engine = target_engine(sa.make_url(mysql_dbs.target_url))
+    table = reflect(engine, ["oms_promotion"])["oms_promotion"]
+    admin = sa.create_engine(sa.make_url(mysql_dbs.target_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        was = connection.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar()
+        connection.exec_driver_sql("SET GLOBAL local_infile = 0")
+        try:
+            with engine.begin() as target, pytest.raises(LoadDisabled):
+                load_rows(target, table, [{"tid": 1, "seq": 0, "promotion_name": "x"}], replace=True)
+        finally:
+            connection.exec_driver_sql(f"SET GLOBAL local_infile = {int(was)}")
+    admin.dispose()
+    engine.dispose()
 
 
 @pytest.mark.parametrize("load_data", [True, False], ids=["load-data", "insert"])

@@ -13,8 +13,7 @@ import pytest
 import sqlalchemy as sa
 from support import etl
 
-from etl.database import target_engine
-from etl.database.engines import open_target
+from etl.database.engines import open_target, target_engine
 from etl.errors import NotInitialized
 from etl.schema import apply_sql, check_up_to_date, init_target, migrations, split_statements
 

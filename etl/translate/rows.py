@@ -18,7 +18,7 @@ class Rows:
     """The target rows of one push: the parent row under its key, and the children that replace the old ones.
 
     `sources` holds, per table, the document object each row was made from (in row order),
-    for the columns a job adds from JSON paths (etl/translate/extra.py). A row may carry
+    for the columns a job adds from JSON paths (etl/extra.py). A row may carry
     `ext`: a dict of the document's fields its translator did not map.
     """
 
