@@ -27,13 +27,14 @@ from etl.config import Config, JobConfig, load_config
 from etl.database.engines import masked, open_target
 from etl.database.faults import database_errors
 from etl.demo import run_demo
-from etl.errors import EtlError, Interrupted, JobBusy
+from etl.errors import ConfigError, EtlError, Interrupted, JobBusy
 from etl.export import FORMATS, export_job
 from etl.metrics import write_metrics
 from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
 from etl.runs import RunCounts
 from etl.schema import LOCAL_FOLDER, init_target
-from etl.status import JobStatus, job_status, open_rejects
+from etl.shard import WHOLE, Shard
+from etl.status import JobStatus, ShardStatus, job_status, open_rejects
 from etl.stopping import request_stop
 
 log = logging.getLogger("etl")
@@ -92,8 +93,9 @@ def _config(context: click.Context) -> Config:
 
 def _run_event(result: RunResult) -> str:
     window, watermark, counts = result.window, result.watermark, result.counts
+    sharded = {} if result.shard.whole else {"shard": result.shard.label}
     return logs.event(
-        event=result.mode, job=result.job, run_id=result.run_id, outcome="ok",
+        event=result.mode, job=result.job, **sharded, run_id=result.run_id, outcome="ok",
         window=None if window is None else {
             "from": None if window.start is None else window.start.modified,
             "from_key": None if window.start is None else window.start.key,
@@ -164,7 +166,7 @@ def _progress(context: click.Context) -> Iterator[_Bar | None]:
 def _describe_run(result: RunResult) -> str:
     counts = result.counts
     parts = [
-        f"{result.job}: {result.mode} #{result.run_id} ok",
+        f"{result.job}{'' if result.shard.whole else f' shard {result.shard.label}'}: {result.mode} #{result.run_id} ok",
         f"read {counts.rows_read}",
         f"wrote {counts.trades_written}",
         f"rejected {counts.rejects}",
@@ -226,7 +228,27 @@ def init(context: click.Context) -> None:
 
 _WORKERS = click.option(
     "--workers", type=click.IntRange(1, 32), default=None,
-    help="Processes per job, each writing its share of the keys (default: the job's `workers`, else 1).",
+    help="Processes per job, each writing its share of the keys (default: the job's `workers`, else auto: "
+         "the machine's cores, at most 4, for a window of 20,000 rows or more).",
+)
+
+
+class _ShardType(click.ParamType):
+    name = "I/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Shard:
+        if isinstance(value, Shard):
+            return value
+        try:
+            return Shard.parse(value)
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+
+
+_SHARD = click.option(
+    "--shard", type=_ShardType(), default=WHOLE,
+    help="Only the keys whose remainder modulo N is I (e.g. 3/8). A shard's run has a watermark and a lock of "
+         "its own: N processes, on N machines, carry one job without talking to each other.",
 )
 
 
@@ -264,10 +286,12 @@ def _statuses(context: click.Context, jobs: Sequence[JobConfig]) -> tuple[list[J
 @main.command()
 @click.argument("jobs", nargs=-1)
 @_WORKERS
+@_SHARD
 @_METRICS
 @click.pass_context
 @_guarded
-def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, metrics_file: Path | None) -> None:
+def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, shard: Shard,
+        metrics_file: Path | None) -> None:
     """Incremental run of the named jobs (all enabled jobs when none are named), until caught up.
 
     A busy or failing job does not stop the others; the exit code is the worst of them.
@@ -278,7 +302,7 @@ def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, metr
     for job in selected:
         try:
             with _progress(context) as bar:
-                result = run_job(job, bar)
+                result = run_job(job, bar, shard)
         except Interrupted:
             raise  # a signal stops every job, not only the one it landed in
         except EtlError as error:
@@ -296,37 +320,41 @@ def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, metr
 @click.argument("job")
 @_period
 @_WORKERS
+@_SHARD
 @click.pass_context
 @_guarded
-def retranslate(context: click.Context, job: str, since: datetime, until: datetime, workers: int | None) -> None:
+def retranslate(context: click.Context, job: str, since: datetime, until: datetime, workers: int | None,
+                shard: Shard) -> None:
     """Re-translate JOB's pushes with jdp_modified in [SINCE, UNTIL); the watermark stays put.
 
     Newer still wins: a push older than what the OMS holds changes nothing, one of the
     same version is rewritten (that is what a re-translation after a fix is for).
     """
     with _progress(context) as bar:
-        result = retranslate_job(_with_workers(_config(context).job(job), workers), since, until, bar)
+        result = retranslate_job(_with_workers(_config(context).job(job), workers), since, until, bar, shard)
     _report(context, result)
+
+
+def _status_cells(status: JobStatus | ShardStatus) -> tuple[str, str, str, str]:
+    last = status.last_run
+    return (
+        "-" if status.watermark is None else f"{status.watermark.modified} / {status.watermark.key}",
+        "-" if status.newest_source is None else str(status.newest_source),
+        "-" if status.lag_seconds is None else str(status.lag_seconds),
+        "-"
+        if last is None
+        else f"#{last.run_id} {last.mode} {last.outcome} at {last.started_at:%Y-%m-%d %H:%M:%S}Z "
+        f"(read {last.rows_read}, wrote {last.trades_written}, rejected {last.rejects})",
+    )
 
 
 def _status_lines(statuses: Sequence[JobStatus]) -> list[str]:
     header = ("job", "watermark", "newest source", "lag s", "last run", "open rejects")
     rows = [header]
     for status in statuses:
-        last = status.last_run
-        rows.append(
-            (
-                status.job,
-                "-" if status.watermark is None else f"{status.watermark.modified} / {status.watermark.key}",
-                "-" if status.newest_source is None else str(status.newest_source),
-                "-" if status.lag_seconds is None else str(status.lag_seconds),
-                "-"
-                if last is None
-                else f"#{last.run_id} {last.mode} {last.outcome} at {last.started_at:%Y-%m-%d %H:%M:%S}Z "
-                f"(read {last.rows_read}, wrote {last.trades_written}, rejected {last.rejects})",
-                str(status.open_rejects),
-            )
-        )
+        rows.append((status.job, *_status_cells(status), str(status.open_rejects)))
+        # A sharded job's line is the job as one (the worst shard); a line per shard follows it.
+        rows.extend((f"  shard {shard.shard or 'whole'}", *_status_cells(shard), "") for shard in status.shards)
     widths = [max(len(row[index]) for row in rows) for index in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
@@ -354,6 +382,9 @@ def status(context: click.Context, jobs: tuple[str, ...], as_json: bool, max_lag
         for item in statuses:
             if item.lags_more_than(max_lag):
                 lagging = "has no watermark yet" if item.lag_seconds is None else f"lags {item.lag_seconds} s"
+                behind = [shard.shard for shard in item.shards if shard.lag_seconds == item.lag_seconds]
+                if behind:
+                    lagging += f" (shard {', '.join(label or 'whole' for label in behind)})"
                 click.echo(f"etl: job {item.job!r} {lagging} (more than --max-lag {max_lag})", err=True)
                 codes.append(1)
     sys.exit(_worst(codes))
@@ -364,9 +395,11 @@ def status(context: click.Context, jobs: tuple[str, ...], as_json: bool, max_lag
 @_period
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table here as CSV (money as exact text).")
+@_SHARD
 @click.pass_context
 @_guarded
-def verify(context: click.Context, job: str, since: datetime, until: datetime, csv_path: Path | None) -> None:
+def verify(context: click.Context, job: str, since: datetime, until: datetime, csv_path: Path | None,
+           shard: Shard) -> None:
     """Is the OMS complete? JOB's pushes in [SINCE, UNTIL) against the target, per seller and day.
 
     Counts pushes and target rows, lists keys missing, stale (the target holds an older version)
@@ -376,7 +409,7 @@ def verify(context: click.Context, job: str, since: datetime, until: datetime, c
     # each of its spawned workers would otherwise carry for nothing.
     from etl.verify import verify_job
 
-    report = verify_job(_config(context).job(job), since, until)
+    report = verify_job(_config(context).job(job), since, until, shard)
     table = report.table
     if csv_path is not None:
         report.to_csv(csv_path)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -74,7 +74,8 @@ class JobConfig(BaseModel):
     max_rejects: int | None = Field(None, ge=0)
     max_reject_share: float | None = Field(None, gt=0, le=1)
     load_data: bool = True
-    workers: int = Field(1, ge=1, le=32)
+    # Processes per run; "auto": the machine's cores (at most 4), for a window large enough to pay for them.
+    workers: int | Literal["auto"] = "auto"
     # Target columns of the user's own (sql/local/), each fed from a JSON path: {table: {column: path}}.
     extra_columns: dict[str, dict[str, str]] = Field(default_factory=dict)
     # oms_trade.ext keeps every trade field the translator did not map (~3 KB a trade); false writes NULL.
@@ -86,7 +87,7 @@ class JobConfig(BaseModel):
         return _url(value).render_as_string(hide_password=False)
 
     @field_validator(
-        "batch_size", "lookback_seconds", "batch_bytes", "retries", "max_rejects", "workers",
+        "batch_size", "lookback_seconds", "batch_bytes", "retries", "max_rejects",
         "retry_wait_seconds", "max_reject_share", mode="before",
     )
     @classmethod
@@ -95,6 +96,15 @@ class JobConfig(BaseModel):
         if isinstance(value, bool):
             raise ValueError("must be a number, not a boolean")
         return value
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _check_workers(cls, value: Any) -> Any:
+        # One sentence for both forms, rather than pydantic's one per member of the union.
+        if value == "auto" or type(value) is int and 1 <= value <= 32:
+            return value
+        cls._no_bool(value)
+        raise ValueError(f"should be greater than or equal to 1 and at most 32, or auto (got {value!r})")
 
     @field_validator("kind")
     @classmethod

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from etl.database.engines import masked, sqlite_path
 from etl.errors import JobBusy
+from etl.shard import WHOLE, Shard
 
 # MySQL limits lock names to 64 characters.
 _MAX_NAME = 64
@@ -115,8 +116,13 @@ JobLock = _NamedLock | _FileLock
 
 
 @contextmanager
-def job_lock(engine: Engine, job: str) -> Iterator[JobLock]:
-    """Hold the job's lock on the target for the duration of the block, or raise JobBusy."""
+def job_lock(engine: Engine, job: str, shard: Shard = WHOLE) -> Iterator[JobLock]:
+    """Hold the job's lock on the target for the duration of the block, or raise JobBusy.
+
+    Each shard of a job has a lock of its own ("job#3of8"): shards never share a key, so they run
+    at once; two runs of one shard do not."""
+    if not shard.whole:
+        job = f"{job}#{shard.index}of{shard.count}"
     lock = _FileLock(engine, job) if engine.dialect.name == "sqlite" else _NamedLock(engine, job)
     lock.acquire()
     try:

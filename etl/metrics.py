@@ -7,7 +7,7 @@ the collector never reads half of it. Every value comes from the target's own bo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,11 +22,28 @@ def _timestamp(moment: datetime) -> float:
     return moment.replace(tzinfo=timezone.utc).timestamp()
 
 
+def _write_shards(gauge: Callable[..., Gauge], statuses: Sequence[JobStatus]) -> None:
+    """Each shard's own series, for the jobs that run as shards (declared only when one does): a sharded
+    job's other series are the job as one (its lag: the worst shard's)."""
+    sharded = [status for status in statuses if status.shards]
+    if not sharded:
+        return
+    lag = gauge("shard_lag_seconds", "Newest source modified time of the shard's keys minus its watermark "
+                "(NaN: never committed).", ("job", "shard"))
+    last_success = gauge("shard_last_success_timestamp_seconds",
+                         "When the shard's last successful run finished (Unix time).", ("job", "shard"))
+    for status in sharded:
+        for shard in status.shards:
+            lag.labels(status.job, shard.shard).set(float("nan") if shard.lag_seconds is None else shard.lag_seconds)
+            if shard.last_success is not None:
+                last_success.labels(status.job, shard.shard).set(_timestamp(shard.last_success))
+
+
 def write_metrics(path: Path, statuses: Sequence[JobStatus]) -> None:
     registry = CollectorRegistry()
 
-    def gauge(name: str, documentation: str) -> Gauge:
-        return Gauge(f"etl_{name}", documentation, ["job"], registry=registry)
+    def gauge(name: str, documentation: str, labels: Sequence[str] = ("job",)) -> Gauge:
+        return Gauge(f"etl_{name}", documentation, labels, registry=registry)
 
     rows_read = gauge("last_run_rows_read", "Source rows the job's last run read.")
     written = gauge("last_run_trades_written", "Target parents (trades, refunds) the job's last run changed.")
@@ -36,6 +53,7 @@ def write_metrics(path: Path, statuses: Sequence[JobStatus]) -> None:
     last_success = gauge("last_success_timestamp_seconds", "When the job's last successful run finished (Unix time).")
     lag = gauge("lag_seconds", "Newest source modified time minus the job's watermark (NaN: never ran).")
     open_rejects = gauge("open_rejects", "Quarantined pushes of the job still open.")
+    _write_shards(gauge, statuses)
     for status in statuses:
         job = status.job
         lag.labels(job).set(float("nan") if status.lag_seconds is None else status.lag_seconds)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from etl.clock import utcnow
+from etl.shard import WHOLE, Shard
 from etl.source import Window
 
 
@@ -26,16 +27,19 @@ class RunCounts:
     missing: int = 0  # rejected keys no longer in the source (`etl rejects --retry`)
 
 
-def start_run(connection: sa.Connection, table: sa.Table, job: str, mode: str, window: Window | None) -> int:
+def start_run(connection: sa.Connection, table: sa.Table, job: str, mode: str, window: Window | None,
+              shard: Shard = WHOLE) -> int:
+    # Another shard's run holds another lock and may well be running: only this shard's is dead.
     connection.execute(
         sa.update(table)
-        .where(table.c.job == job, table.c.outcome == "running")
+        .where(table.c.job == job, table.c.shard == shard.label, table.c.outcome == "running")
         .values(outcome="abandoned", finished_at=utcnow(), message="the run ended without recording an outcome")
     )
     start = window.start if window else None
     result = connection.execute(
         sa.insert(table).values(
             job=job,
+            shard=shard.label,
             mode=mode,
             window_from=start.modified if start else None,
             window_from_tid=start.key if start else None,

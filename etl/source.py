@@ -215,9 +215,9 @@ class SourceTable:
         query = query.where(self.modified <= window.end if window.end_inclusive else self.modified < window.end)
         return query.order_by(self.modified, self.key).limit(limit)
 
-    def count(self, window: Window) -> int:
-        """How many rows `window` holds (for a progress bar; a run never needs it)."""
-        rows = self.batch_query(window, window.start, 1).limit(None).order_by(None).subquery()
+    def count(self, window: Window, at_most: int | None = None) -> int:
+        """How many rows `window` holds, counting no further than `at_most` (a bounded look at the index)."""
+        rows = self.batch_query(window, window.start, 1).limit(at_most).order_by(None).subquery()
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one()
 

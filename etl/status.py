@@ -13,7 +13,8 @@ from etl.database.engines import open_source, open_target
 from etl.database.faults import database_errors
 from etl.database.tables import reflect
 from etl.source import SourceTable
-from etl.watermark import Position, load_watermark
+from etl.shard import WHOLE, Shard
+from etl.watermark import Position, load_watermarks
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,27 @@ class LastRun:
 
 
 @dataclass(frozen=True)
+class ShardStatus:
+    """One shard of a sharded job ("3/8"; "" the whole job's row, while a job moves to or from shards)."""
+
+    shard: str
+    watermark: Position | None
+    newest_source: datetime | None  # of this shard's keys
+    lag_seconds: int | None
+    last_run: LastRun | None
+    last_success: datetime | None
+
+    def as_dict(self) -> dict:
+        return {"shard": self.shard, **_plain(self.watermark, self.newest_source, self.lag_seconds, self.last_run,
+                                              self.last_success)}
+
+
+@dataclass(frozen=True)
 class JobStatus:
+    """A job as one: with shards, its watermark is the earliest shard's, its lag the worst shard's, its
+    last run the newest run of any shard unless one's last run did not end ok, its last success the
+    stalest shard's; `shards` holds each of them (empty for a job that runs whole)."""
+
     job: str
     watermark: Position | None
     newest_source: datetime | None
@@ -38,6 +59,7 @@ class JobStatus:
     last_run: LastRun | None
     open_rejects: int
     last_success: datetime | None = None  # UTC: when the last run that ended ok finished
+    shards: tuple[ShardStatus, ...] = ()
 
     def lags_more_than(self, seconds: int) -> bool:
         """A job that never committed while its source has rows lags without bound."""
@@ -45,26 +67,29 @@ class JobStatus:
 
     def as_dict(self) -> dict:
         """Plain values for JSON: datetimes as ISO text, ids as integers."""
-        last = self.last_run
-        return {
-            "job": self.job,
-            "watermark": None
-            if self.watermark is None
-            # "tid" as the foundation issue named it; "key" says the same for every kind.
-            else {"jdp_modified": self.watermark.modified.isoformat(sep=" "), "tid": self.watermark.key,
-                  "key": self.watermark.key},
-            "newest_source": None if self.newest_source is None else self.newest_source.isoformat(sep=" "),
-            "lag_seconds": self.lag_seconds,
-            "last_run": None
-            if last is None
-            else {
-                **{key: value for key, value in last.__dict__.items() if not isinstance(value, datetime)},
-                "started_at": last.started_at.isoformat(sep=" "),
-                "finished_at": None if last.finished_at is None else last.finished_at.isoformat(sep=" "),
-            },
-            "open_rejects": self.open_rejects,
-            "last_success": None if self.last_success is None else self.last_success.isoformat(sep=" "),
-        }
+        plain = _plain(self.watermark, self.newest_source, self.lag_seconds, self.last_run, self.last_success)
+        return {"job": self.job, **plain, "open_rejects": self.open_rejects,
+                "shards": [shard.as_dict() for shard in self.shards]}
+
+
+def _plain(watermark: Position | None, newest: datetime | None, lag_seconds: int | None, last: LastRun | None,
+           last_success: datetime | None) -> dict:
+    return {
+        "watermark": None
+        if watermark is None
+        # "tid" as the foundation issue named it; "key" says the same for every kind.
+        else {"jdp_modified": watermark.modified.isoformat(sep=" "), "tid": watermark.key, "key": watermark.key},
+        "newest_source": None if newest is None else newest.isoformat(sep=" "),
+        "lag_seconds": lag_seconds,
+        "last_run": None
+        if last is None
+        else {
+            **{key: value for key, value in last.__dict__.items() if not isinstance(value, datetime)},
+            "started_at": last.started_at.isoformat(sep=" "),
+            "finished_at": None if last.finished_at is None else last.finished_at.isoformat(sep=" "),
+        },
+        "last_success": None if last_success is None else last_success.isoformat(sep=" "),
+    }
 
 
 @dataclass(frozen=True)
@@ -111,32 +136,66 @@ def lag(watermark: Position | None, newest: datetime | None) -> int | None:
 
 def job_status(job: JobConfig) -> JobStatus:
     with open_target(job.target_url) as target, open_source(job.source_url) as source:
-        with database_errors("source", job.source_url):
-            table = SourceTable(source, job.table, job.source_columns, job.sellers)
-            newest = table.newest()
         with database_errors("target", job.target_url):
             tables = reflect(target, (WATERMARK, RUN, REJECT))
             with target.connect() as connection:
-                watermark = load_watermark(connection, tables[WATERMARK], job.name, text_key=table.text_key)
-                last, last_success, open_rejects = _runs_and_rejects(connection, tables, job.name)
-    last_run = None
-    if last is not None:
-        last_run = LastRun(
-            **{name: getattr(last, name) for name in LastRun.__dataclass_fields__}  # same names as etl_run
-        )
-    return JobStatus(job.name, watermark, newest, lag(watermark, newest), last_run, open_rejects, last_success)
+                labels = {row.shard for row in connection.execute(
+                    sa.select(tables[WATERMARK].c.shard).where(tables[WATERMARK].c.job == job.name))}
+        with database_errors("source", job.source_url):
+            table = SourceTable(source, job.table, job.source_columns, job.sellers)
+            newest = table.newest()
+            shards = _layout(labels)
+            # Each shard's lag is against the newest of its own keys.
+            newest_of = {shard: newest if shard.whole else SourceTable(
+                source, job.table, job.source_columns, job.sellers, shard.partition).newest() for shard in shards}
+        with database_errors("target", job.target_url), target.connect() as connection:
+            watermarks = load_watermarks(connection, tables[WATERMARK], job.name, text_key=table.text_key)
+            each = [_shard_status(connection, tables[RUN], job.name, shard, watermarks.get(shard.label),
+                                  newest_of[shard]) for shard in shards]
+            open_rejects = _open_rejects(connection, tables[REJECT], job.name)
+    if len(each) == 1:
+        whole = each[0]
+        return JobStatus(job.name, whole.watermark, newest, whole.lag_seconds, whole.last_run, open_rejects,
+                         whole.last_success)
+    lags = [shard.lag_seconds for shard in each]
+    last_runs = [shard.last_run for shard in each if shard.last_run is not None]
+    failing = [run for run in last_runs if run.outcome != "ok"]
+    successes = [shard.last_success for shard in each]
+    return JobStatus(
+        job.name,
+        None if any(shard.watermark is None for shard in each) else min(shard.watermark for shard in each),
+        newest,
+        None if None in lags else max(lags),
+        max(failing or last_runs, key=lambda run: run.run_id, default=None),
+        open_rejects,
+        None if None in successes else min(successes),
+        tuple(each),
+    )
 
 
-def _runs_and_rejects(connection: sa.Connection, tables: dict[str, sa.Table],
-                      job: str) -> tuple[sa.Row | None, datetime | None, int]:
-    """The job's last run, when its last run that ended ok finished, and how many rejects are open."""
-    run, reject = tables[RUN], tables[REJECT]
-    last = connection.execute(sa.select(run).where(run.c.job == job).order_by(run.c.run_id.desc()).limit(1)).first()
-    # Newest first on (job, run_id): the scan stops at the first run that ended ok.
+def _layout(labels: set[str]) -> list[Shard]:
+    """The shards a job runs as: every shard of each count its watermark rows name (a shard that never
+    committed has no row, and lags without bound), and the whole job while it has a row or nothing does."""
+    counts = sorted({Shard.parse(label).count for label in labels if label})
+    shards = [Shard(index, count) for count in counts for index in range(count)]
+    return ([WHOLE] if "" in labels or not shards else []) + shards
+
+
+def _shard_status(connection: sa.Connection, run: sa.Table, job: str, shard: Shard, watermark: Position | None,
+                  newest: datetime | None) -> ShardStatus:
+    mine = (run.c.job == job) & (run.c.shard == shard.label)
+    last = connection.execute(sa.select(run).where(mine).order_by(run.c.run_id.desc()).limit(1)).first()
+    # Newest first on (job, shard, run_id): the scan stops at the first run that ended ok.
     last_success = connection.execute(
-        sa.select(run.c.finished_at).where(run.c.job == job, run.c.outcome == "ok").order_by(run.c.run_id.desc()).limit(1)
+        sa.select(run.c.finished_at).where(mine, run.c.outcome == "ok").order_by(run.c.run_id.desc()).limit(1)
     ).scalar()
-    open_rejects = connection.execute(
+    last_run = None if last is None else LastRun(
+        **{name: getattr(last, name) for name in LastRun.__dataclass_fields__}  # same names as etl_run
+    )
+    return ShardStatus(shard.label, watermark, newest, lag(watermark, newest), last_run, last_success)
+
+
+def _open_rejects(connection: sa.Connection, reject: sa.Table, job: str) -> int:
+    return connection.execute(
         sa.select(sa.func.count()).select_from(reject).where(reject.c.job == job, reject.c.resolved_at.is_(None))
     ).scalar_one()
-    return last, last_success, open_rejects

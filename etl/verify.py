@@ -30,6 +30,7 @@ from etl.database.engines import open_source, open_target
 from etl.database.faults import database_errors
 from etl.database.tables import chunks, reflect
 from etl.pipeline.step import translate_push
+from etl.shard import WHOLE, Shard
 from etl.sink import Rejected, Sink
 from etl.source import Period, Push, SourceTable, batches
 from etl.kinds import KINDS
@@ -104,8 +105,9 @@ def _tally(sink: Sink, connection: sa.Connection, batch: list[Push], columns: tu
     return rows
 
 
-def verify_job(job: JobConfig, since: datetime, until: datetime) -> Reconciliation:
-    """Reconcile the pushes with a modified time in [since, until) against the target."""
+def verify_job(job: JobConfig, since: datetime, until: datetime, shard: Shard = WHOLE) -> Reconciliation:
+    """Reconcile the pushes with a modified time in [since, until) against the target: all of a
+    sharded job's keys as one, or only `shard`'s."""
     window = Period(since, until).window()
     kind = KINDS[job.kind]
     named: dict[str, list] = {"missing": [], "stale": [], "rejected": []}
@@ -114,7 +116,7 @@ def verify_job(job: JobConfig, since: datetime, until: datetime) -> Reconciliati
         with database_errors("target", job.target_url):
             sink = Sink(kind, reflect(target_db, Sink.table_names(kind)), job.name)
         with database_errors("source", job.source_url):
-            source = SourceTable(source_db, job.table, job.source_columns, job.sellers)
+            source = SourceTable(source_db, job.table, job.source_columns, job.sellers, shard.partition)
         with database_errors("source", job.source_url), database_errors("target", job.target_url), \
                 target_db.connect() as connection:
             for batch in batches(partial(source.read_batch, window, rows=job.batch_size, max_bytes=job.batch_bytes),

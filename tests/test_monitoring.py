@@ -53,7 +53,8 @@ def run_promtool(promtool: str, *args: str, stdin: str | None = None) -> str:
 @pytest.fixture
 def metrics_files(dbs, tmp_path) -> dict[str, str]:
     """What `etl status --metrics-file` writes before any run, and `etl run --metrics-file` after one:
-    a trade job with a push it rejects, and a refund job whose source is empty."""
+    a trade job with a push it rejects, and a refund job whose source is empty; then `etl status
+    --metrics-file` once the trade job ran as shard 1 of 2 too ("sharded": each shard's series)."""
     factory = PushFactory(seed=7)
     broken = factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0)
     dbs.push([*synth_rows(20, seed=6, start=T0), {**broken, "jdp_response": broken["jdp_response"][:200]}])
@@ -64,7 +65,15 @@ def metrics_files(dbs, tmp_path) -> dict[str, str]:
         code, _, err = etl("--config", config, command, "--metrics-file", str(path))
         assert code == 0, err
         written[command] = path.read_text()
+    assert etl("--config", config, "run", "taobao", "--shard", "1/2")[0] == 0
+    path = tmp_path / "sharded.prom"
+    assert etl("--config", config, "status", "--metrics-file", str(path))[0] == 0
+    written["sharded"] = path.read_text()
     return written
+
+
+def all_written(files: dict[str, str]) -> set[str]:
+    return written_names(files["run"]) | written_names(files["sharded"])
 
 
 def written_names(text: str) -> set[str]:
@@ -80,7 +89,11 @@ def test_the_metrics_the_job_writes_pass_promtool_check_metrics(promtool, metric
     assert 'etl_lag_seconds{job="taobao"} NaN' in before  # never ran: NaN, and no last-run series
     assert "etl_last_run_success{" not in before
     assert 'etl_open_rejects{job="taobao"} 1.0' in after and 'etl_last_run_success{job="refunds"} 1.0' in after
-    for text in (before, after):
+    sharded = metrics_files["sharded"]
+    assert 'etl_shard_lag_seconds{job="taobao",shard="1/2"} 0.0' in sharded
+    assert 'etl_shard_lag_seconds{job="taobao",shard="0/2"} NaN' in sharded  # never ran as a shard
+    assert "etl_shard_" not in after  # declared only for a job that runs as shards
+    for text in (before, after, sharded):
         run_promtool(promtool, "check", "metrics", stdin=text)
 
 
@@ -106,7 +119,7 @@ def test_every_alert_waits_has_a_severity_and_tells_what_to_run():
 
 @on_sqlite
 def test_every_metric_the_rules_and_their_tests_use_is_one_the_job_writes(metrics_files):
-    written = written_names(metrics_files["run"])
+    written = all_written(metrics_files)
     for rule in alerting_rules():
         names = set(ETL_METRIC.findall(rule["expr"]))
         assert names <= written, (rule["alert"], names - written)
@@ -130,7 +143,7 @@ def test_a_run_in_progress_is_written_without_a_duration(dbs, tmp_path):
     assert "etl_last_run_duration_seconds{" not in text
 
 
-PANELS = {"Lag per job", "Trades written per run", "Rejects", "Run duration", "Last run success",
+PANELS = {"Lag per job and shard", "Trades written per run", "Rejects", "Run duration", "Last run success",
           "Time since last success"}
 
 
@@ -151,7 +164,7 @@ def test_the_dashboard_has_its_panels_and_variables_and_queries_only_what_the_jo
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24, panel["title"]
-    written = written_names(metrics_files["run"])
+    written = all_written(metrics_files)
     used = set()
     for title, target in dashboard_targets(dashboard):
         names = set(ETL_METRIC.findall(target["expr"]))
@@ -159,8 +172,9 @@ def test_the_dashboard_has_its_panels_and_variables_and_queries_only_what_the_jo
         assert 'job=~"$job"' in target["expr"], (title, target["expr"])
         used |= names
     assert used == written  # every metric the job writes has a panel
-    (lag,) = [target for title, target in dashboard_targets(dashboard) if title == "Lag per job"]
-    assert lag["legendFormat"] == "{{job}} {{shard}}" and "by (job, shard)" in lag["expr"]
+    lag = {target["refId"]: target for title, target in dashboard_targets(dashboard) if title == "Lag per job and shard"}
+    assert lag["A"]["legendFormat"] == "{{job}}" and "etl_lag_seconds" in lag["A"]["expr"]
+    assert lag["B"]["legendFormat"] == "{{job}} shard {{shard}}" and "etl_shard_lag_seconds" in lag["B"]["expr"]
 
 
 def test_the_dashboard_queries_parse_as_promql(promtool, tmp_path):

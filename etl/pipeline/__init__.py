@@ -27,17 +27,19 @@ from etl.config import JobConfig
 from etl.pipeline.coordinator import Progress, RunResult, execute
 from etl.pipeline.plan import RETRY_PLAN, retranslate_plan, run_plan
 from etl.pipeline.step import translate_push
+from etl.shard import WHOLE, Shard
 from etl.source import Period
 
 
-def run_job(job: JobConfig, progress: Progress | None = None) -> RunResult:
-    """Incremental run: from `lookback_seconds` before the watermark up to the newest push at start."""
-    return execute(job, run_plan(job), progress)
+def run_job(job: JobConfig, progress: Progress | None = None, shard: Shard = WHOLE) -> RunResult:
+    """Incremental run of `shard`'s keys: from `lookback_seconds` before its watermark up to the newest push at start."""
+    return execute(job, run_plan(job), progress, shard)
 
 
-def retranslate_job(job: JobConfig, since: datetime, until: datetime, progress: Progress | None = None) -> RunResult:
-    """Re-translate rows with jdp_modified in [since, until); the watermark stays where it is."""
-    return execute(job, retranslate_plan(Period(since, until)), progress)
+def retranslate_job(job: JobConfig, since: datetime, until: datetime, progress: Progress | None = None,
+                    shard: Shard = WHOLE) -> RunResult:
+    """Re-translate `shard`'s rows with jdp_modified in [since, until); the watermark stays where it is."""
+    return execute(job, retranslate_plan(Period(since, until)), progress, shard)
 
 
 def retry_rejects(job: JobConfig) -> RunResult:

@@ -22,6 +22,7 @@ from etl.kinds import KINDS
 from etl.lock import JobLock, job_lock
 from etl.pipeline.retry import RetryPolicy, retrying
 from etl.schema import check_up_to_date
+from etl.shard import WHOLE, Shard
 from etl.sink import Sink
 from etl.source import SourceTable
 from etl.translate import Kind
@@ -50,6 +51,7 @@ class RunContext:
     extras: Extras
     load_data: bool  # the job asks for LOAD DATA LOCAL and the target allows it
     retry: RetryPolicy
+    shard: Shard = WHOLE
     lock: JobLock | _Unlocked = _Unlocked()
 
     def on_source(self, what: str, operation: Callable[[], T]) -> T:
@@ -62,23 +64,26 @@ class RunContext:
 
 
 @contextmanager
-def open_run(job: JobConfig, share: tuple[int, int] | None = None) -> Iterator[RunContext]:
-    """Open the job's databases, reflect what a run reads and writes, and hold the job's lock for the block.
+def open_run(job: JobConfig, shard: Shard = WHOLE, worker: int | None = None) -> Iterator[RunContext]:
+    """Open the job's databases, reflect what a run reads and writes, and hold the lock of the job's
+    `shard` for the block.
 
-    `share` (i, n): a worker's, which reads the keys whose remainder modulo n is i, and holds no lock.
+    `worker` i: the i-th of the job's workers within the shard, which reads its share of the shard's
+    keys and holds no lock (the coordinator holds it).
     """
+    partition = shard.partition if worker is None else shard.split(worker, job.workers)
     with open_source(job.source_url) as source_engine, \
             open_target(job.target_url, load_data=job.load_data) as target_engine:
-        context = _reflect(job, source_engine, target_engine, share)
-        if share is not None:
+        context = replace(_reflect(job, source_engine, target_engine, partition), shard=shard)
+        if worker is not None:
             yield context
             return
-        with database_errors("target", job.target_url), job_lock(target_engine, job.name) as lock:
+        with database_errors("target", job.target_url), job_lock(target_engine, job.name, shard) as lock:
             yield replace(context, lock=lock)
 
 
 def _reflect(job: JobConfig, source_engine: Engine, target_engine: Engine,
-             share: tuple[int, int] | None) -> RunContext:
+             partition: tuple[int, int] | None) -> RunContext:
     """The target's tables and the source table as this version needs them, and whether LOAD DATA may serve."""
     kind = KINDS[job.kind]
     retry = RetryPolicy(job.name, job.retries, job.retry_wait_seconds)
@@ -92,7 +97,7 @@ def _reflect(job: JobConfig, source_engine: Engine, target_engine: Engine,
                                            "asking whether the target allows LOAD DATA LOCAL",
                                            lambda: _load_data_allowed(target_engine))
     with database_errors("source", job.source_url):
-        source = SourceTable(source_engine, job.table, job.source_columns, job.sellers, share)
+        source = SourceTable(source_engine, job.table, job.source_columns, job.sellers, partition)
     return RunContext(job, kind, source_engine, target_engine, sink, source, extras, load_data, retry)
 
 

@@ -8,6 +8,7 @@ committed into the counts and the watermark.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,10 +26,22 @@ from etl.pipeline.reading import rejected_batches, unplaced, window_batches
 from etl.pipeline.step import BatchStep, Tally, few_collections
 from etl.pipeline.workers import WorkerPool
 from etl.runs import RunCounts, finish_run, start_run
+from etl.shard import WHOLE, Shard
 from etl.source import Push, Window
-from etl.watermark import Position, advance, load_watermark, save_watermark
+from etl.watermark import Position, advance, load_watermark, save_watermark, take_watermark
 
 log = logging.getLogger("etl")
+# `workers: auto`. Starting a worker costs ~0.5 s (a process, its imports, its connections): with two
+# cores two workers broke even with one process at ~10,000 rows and won past it (measured 2026-12-05,
+# bench/RESULTS.md); below AUTO_MIN_ROWS (every cron tick of a seller's day) a run stays one process.
+# More than 4 processes share one target's locks and disk for little more.
+AUTO_WORKERS = 4
+AUTO_MIN_ROWS = 20_000
+
+
+def auto_workers(cores: int, rows: int) -> int:
+    """`workers: auto` for a window of (at least) `rows` rows on a machine of `cores` cores."""
+    return min(cores, AUTO_WORKERS) if rows >= AUTO_MIN_ROWS else 1
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,7 @@ class RunResult:
     counts: RunCounts
     watermark: Position | None
     seconds: float
+    shard: Shard = WHOLE
 
     @property
     def mode(self) -> str:
@@ -54,14 +68,15 @@ class Progress(Protocol):
     def advance(self, counts: RunCounts) -> None: ...
 
 
-def execute(job: JobConfig, plan: Plan, progress: Progress | None = None) -> RunResult:
-    """Run `plan` for `job`, holding the job's lock; the run is recorded in etl_run whatever its outcome."""
+def execute(job: JobConfig, plan: Plan, progress: Progress | None = None, shard: Shard = WHOLE) -> RunResult:
+    """Run `plan` for `shard` of `job`, holding its lock; the run is recorded in etl_run whatever its outcome."""
     started = time.monotonic()
-    with open_run(job) as context:
+    with open_run(job, shard) as context:
         run = _Coordinator(context, plan, progress)
         run_id, window = run.start()
         run.read_recorded(run_id, window)
-        return RunResult(job.name, plan, run_id, window, run.tally.counts, run.watermark, time.monotonic() - started)
+        return RunResult(job.name, plan, run_id, window, run.tally.counts, run.watermark, time.monotonic() - started,
+                         shard)
 
 
 class _Coordinator:
@@ -111,8 +126,8 @@ class _Coordinator:
                 self._write(orphans, advances=False)
         if self.plan.reads_rejects:
             self._retry_rejects()
-        elif window is not None and self.job.workers > 1 and not is_sqlite(self.job.target_url):
-            self._read_in_workers(window)
+        elif window is not None and (workers := self._workers(window)) > 1:
+            self._read_in_workers(window, workers)
         elif window is not None:
             for batch in window_batches(self.context, window, stopping.check_stop):
                 self._write(batch, advances=self.plan.moves_watermark)
@@ -129,9 +144,24 @@ class _Coordinator:
             if batch:
                 self._write(batch, advances=False)
 
-    def _read_in_workers(self, window: Window) -> None:
-        """Split `window` across the job's workers by key; move the watermark to where all have committed."""
-        pool = WorkerPool(self.job, self.plan, window, self.tally.counts)
+    def _workers(self, window: Window) -> int:
+        """How many processes read `window`: the job's number, or with `auto` the machine's cores (at most
+        AUTO_WORKERS) once the window holds AUTO_MIN_ROWS rows; SQLite targets (one writer) always one."""
+        if is_sqlite(self.job.target_url):
+            return 1
+        if self.job.workers != "auto":
+            return self.job.workers
+        cores = os.cpu_count() or 1
+        if auto_workers(cores, AUTO_MIN_ROWS) == 1:
+            return 1
+        rows = self.context.on_source("sizing the window",
+                                      lambda: self.context.source.count(window, at_most=AUTO_MIN_ROWS))
+        return auto_workers(cores, rows)
+
+    def _read_in_workers(self, window: Window, workers: int) -> None:
+        """Split `window` across `workers` processes by key; move the watermark to where all have committed."""
+        job = self.job.model_copy(update={"workers": workers})
+        pool = WorkerPool(job, self.plan, window, self.tally.counts, self.context.shard)
         try:
             with pool:
                 for reached in pool.committed():
@@ -152,19 +182,23 @@ class _Coordinator:
         def save() -> None:
             self.context.lock.ensure()
             with self.context.target_engine.begin() as connection:
-                save_watermark(connection, self.context.sink.tables[WATERMARK], self.job.name, position, utcnow())
+                save_watermark(connection, self.context.sink.tables[WATERMARK], self.job.name, position, utcnow(),
+                               self.context.shard)
 
         self.context.on_target("moving the watermark", save)
         self.watermark = position
 
     def _load_watermark(self) -> Position | None:
         with self.context.target_engine.begin() as connection:
-            return load_watermark(connection, self.context.sink.tables[WATERMARK], self.job.name,
-                                  text_key=self.context.source.text_key)
+            table, text_key = self.context.sink.tables[WATERMARK], self.context.source.text_key
+            if self.plan.moves_watermark:
+                return take_watermark(connection, table, self.job.name, self.context.shard, utcnow(), text_key=text_key)
+            return load_watermark(connection, table, self.job.name, shard=self.context.shard, text_key=text_key)
 
     def _start(self, window: Window | None) -> int:
         with self.context.target_engine.begin() as connection:
-            return start_run(connection, self.context.sink.tables[RUN], self.job.name, self.plan.mode, window)
+            return start_run(connection, self.context.sink.tables[RUN], self.job.name, self.plan.mode, window,
+                             self.context.shard)
 
     def _finish(self, run_id: int, outcome: str, error: BaseException | None) -> None:
         message = None if error is None else (str(error) or f"stopped by {type(error).__name__}")

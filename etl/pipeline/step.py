@@ -209,7 +209,8 @@ class BatchStep:
             written = self.sink.write(connection, commit.outcomes, replace_equal=self.plan.replace_equal,
                                       now=commit.now, load_data=load_data, present=commit.present)
             if commit.saves:
-                save_watermark(connection, self.sink.tables[WATERMARK], self.job.name, commit.reached, commit.now)
+                save_watermark(connection, self.sink.tables[WATERMARK], self.job.name, commit.reached, commit.now,
+                               self.context.shard)
             return written
 
     def _bisect(self, outcomes: Sequence[Outcome], refused: ValueRefused, position: Position | None,

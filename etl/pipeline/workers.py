@@ -27,6 +27,7 @@ from etl.pipeline.plan import Plan
 from etl.pipeline.reading import window_batches
 from etl.pipeline.step import BatchStep, Tally, few_collections
 from etl.runs import RunCounts
+from etl.shard import Shard
 from etl.source import Window
 from etl.watermark import Position, committed_by_all
 
@@ -77,7 +78,7 @@ class _StopAsked(Exception):
     """The coordinator asked this worker to stop (another worker failed, or the run was stopped)."""
 
 
-def _worker_main(job: JobConfig, plan: Plan, window: Window, part: int, shared: _Shared, channel: Any,
+def _worker_main(job: JobConfig, plan: Plan, window: Window, shard: Shard, part: int, shared: _Shared, channel: Any,
                  log_level: int, log_json: bool) -> None:
     """One worker process: read, translate and write the keys of share `part`, reporting each commit."""
     # Signals are the coordinator's to handle: it sets `shared.stop`, and this worker stops
@@ -92,7 +93,7 @@ def _worker_main(job: JobConfig, plan: Plan, window: Window, part: int, shared: 
         channel.put((part, position, dataclasses.replace(tally.counts), failure))
 
     try:
-        _write_share(job, plan, window, part, tally, say)
+        _write_share(job, plan, window, shard, part, tally, say)
     except _StopAsked:
         say(_STOPPED)
     except BaseException as error:  # noqa: BLE001 -- whatever it is, the coordinator must hear of it
@@ -101,7 +102,7 @@ def _worker_main(job: JobConfig, plan: Plan, window: Window, part: int, shared: 
         say(_FINISHED)
 
 
-def _write_share(job: JobConfig, plan: Plan, window: Window, part: int, tally: _SharedTally,
+def _write_share(job: JobConfig, plan: Plan, window: Window, shard: Shard, part: int, tally: _SharedTally,
                  say: Callable[[Position | None], None]) -> None:
     def check() -> None:
         stopping.check_stop()
@@ -110,7 +111,7 @@ def _write_share(job: JobConfig, plan: Plan, window: Window, part: int, tally: _
 
     # The watermark a worker reports is its own: how far it has committed its share.
     reached = None
-    with open_run(job, share=(part, job.workers)) as context, few_collections():
+    with open_run(job, shard, worker=part) as context, few_collections():
         step = BatchStep(context, plan, tally, saves_watermark=False)
         for batch in window_batches(context, window, check):
             reached = step(batch, reached, advances=plan.moves_watermark)
@@ -124,8 +125,8 @@ class WorkerPool:
     after their batch in hand, and leaving it at all waits for them, reading what they still say.
     """
 
-    def __init__(self, job: JobConfig, plan: Plan, window: Window, before: RunCounts) -> None:
-        """`before`: the run's counts so far, to which the workers' are added."""
+    def __init__(self, job: JobConfig, plan: Plan, window: Window, before: RunCounts, shard: Shard) -> None:
+        """`before`: the run's counts so far, to which the workers' are added; `shard`: whose keys they share."""
         self.job, self.before = job, dataclasses.replace(before)
         # spawn, not fork: a forked child would share this process's pooled connections (the job
         # lock's among them) and could close them under it.
@@ -135,7 +136,7 @@ class WorkerPool:
                               context.Value("q", before.rejects, lock=False))
         self.processes = [
             context.Process(target=_worker_main, name=f"etl-{job.name}-{part}", daemon=True,
-                            args=(job, plan, window, part, self.shared, self.channel, log.getEffectiveLevel(),
+                            args=(job, plan, window, shard, part, self.shared, self.channel, log.getEffectiveLevel(),
                                   logs.json_enabled()))
             for part in range(job.workers)
         ]
