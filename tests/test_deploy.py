@@ -6,6 +6,8 @@ import re
 import shlex
 from pathlib import Path
 
+import kubernetes_validate
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -53,3 +55,35 @@ def test_the_kubernetes_cronjob_forbids_overlap_and_ignores_busy():
     ignored = next(rule for rule in job["podFailurePolicy"]["rules"] if rule["action"] == "Ignore")
     assert 75 in ignored["onExitCodes"]["values"]
     assert job["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy requires it
+
+
+# --- Kubernetes: every manifest against the API's own schema, and sharded ones against the CLI ----------
+
+MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=[path.name for path in MANIFESTS])
+def test_every_kubernetes_manifest_is_valid_for_the_api(path):
+    # kubernetes-validate carries the API's OpenAPI schemas; strict: an unknown field is an error.
+    kubernetes_validate.validate(yaml.safe_load(path.read_text()), kubernetes_validate.latest_version(), strict=True)
+
+
+def test_the_validator_refuses_a_field_the_api_does_not_have():
+    cronjob = yaml.safe_load((DEPLOY / "kubernetes" / "cronjob.yaml").read_text())
+    cronjob["spec"]["jobTemplate"]["spec"]["completionsMode"] = "Indexed"  # a typo of completionMode
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(cronjob, kubernetes_validate.latest_version(), strict=True)
+
+
+@pytest.mark.parametrize("name, command", [("cronjob-sharded.yaml", "run"), ("retranslate-indexed-job.yaml", "retranslate")])
+def test_an_indexed_job_gives_each_pod_its_shard_of_as_many_as_it_has_pods(name, command):
+    manifest = yaml.safe_load((DEPLOY / "kubernetes" / name).read_text())
+    job = manifest["spec"]["jobTemplate"]["spec"] if manifest["kind"] == "CronJob" else manifest["spec"]
+    assert job["completionMode"] == "Indexed" and job["parallelism"] == job["completions"]
+    (container,) = job["template"]["spec"]["containers"]
+    arguments = container["args"]
+    assert command in arguments and arguments[arguments.index("--shard") + 1] == f"$(JOB_COMPLETION_INDEX)/{job['completions']}"
+    for index in (0, job["completions"] - 1):  # as Kubernetes expands it in pod `index`
+        assert_valid_etl_arguments([argument.replace("$(JOB_COMPLETION_INDEX)", str(index)) for argument in arguments])
+    ignored = next(rule for rule in job["podFailurePolicy"]["rules"] if rule["action"] == "Ignore")
+    assert {75, 143} <= set(ignored["onExitCodes"]["values"])
