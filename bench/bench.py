@@ -11,9 +11,20 @@ in a child process of its own (so peak RSS is that process's alone, read with wa
   retranslate  `etl retranslate` of the whole window over the existing rows
   pandas       read_sql + json.loads + to_sql: the job users write first (bench/baseline.py)
 
+and, when asked:
+
+  defaults     (`--defaults`) `etl run` over the fresh window with a jobs.yaml of nothing but
+               source and target (and keep_ext with `--no-ext`): what a user gets untuned;
+               before the phases above, which run with the tuned settings of the options
+  reference    (`--reference`) the same rows written by the fastest simple pipeline
+               (bench/reference.py: keyset reads, orjson, the job's translator, LOAD DATA),
+               with as many processes as the job's run it is compared with; its tables are
+               checked to hold the same rows as the job's (counts and checksums)
+
 and prints trades/s, MB/s of JSON, peak RSS (summed over the job's processes: with
 `--workers` the coordinator and its workers), the CPU seconds of the job's processes and, for
-a server on this machine, of the server, and the ratio to the baseline. Compare ratios
+a server on this machine, of the server, and the ratios to the baseline and to the reference
+(each fresh run against the reference of its own number of processes). Compare ratios
 within one run: the machines here are shared and noisy. `--reuse-source` keeps a source of
 the same size from an earlier run (building 1,000,000 pushes takes minutes).
 """
@@ -38,8 +49,11 @@ import sqlalchemy as sa
 from etl.database.engines import target_engine
 from etl.database.load_data import load_rows
 from etl.database.tables import reflect
+from etl.config import load_config
+from etl.pipeline.coordinator import auto_workers
 from etl.schema import apply_sql, sql_file
 from etl.synth import synth_rows
+from reference import checksums  # bench/reference.py, beside this file
 
 HERE = Path(__file__).resolve().parent
 _COLUMNS = ("tid", "status", "type", "seller_nick", "buyer_nick", "created", "modified", "jdp_hashcode",
@@ -56,14 +70,19 @@ class Measure:
     job_cpu: float
     server_cpu: float | None
 
+    @property
+    def rate(self) -> float:
+        return self.trades / self.seconds if self.seconds else 0.0
+
+    def ratio(self, other: Measure | None, digits: int = 1) -> str:
+        """This phase's trades/s over `other`'s ("" without one)."""
+        return f"{self.rate / other.rate:.{digits}f}x" if other is not None and other.rate else ""
+
     def line(self, baseline: Measure | None) -> str:
-        rate = self.trades / self.seconds if self.seconds else 0.0
-        ratio = ""
-        if baseline is not None and baseline.seconds:
-            ratio = f"{rate / (baseline.trades / baseline.seconds):.1f}x"
         server = "-" if self.server_cpu is None else f"{self.server_cpu:.1f}"
-        return (f"| {self.phase} | {self.trades:,} | {self.seconds:.1f} | {rate:,.0f} | "
-                f"{self.json_mb / self.seconds:.1f} | {self.peak_rss_mb:.0f} | {self.job_cpu:.1f} | {server} | {ratio} |")
+        return (f"| {self.phase} | {self.trades:,} | {self.seconds:.1f} | {self.rate:,.0f} | "
+                f"{self.json_mb / self.seconds:.1f} | {self.peak_rss_mb:.0f} | {self.job_cpu:.1f} | {server} | "
+                f"{self.ratio(baseline)} |")
 
 
 def _server_cpu() -> float | None:
@@ -170,10 +189,48 @@ def timed(phase: str, command: list[str], trades: int, json_mb: float) -> Measur
                    _children_cpu() - job_before, server)
 
 
+def _write_job(path: Path, source: str, target: str, settings: str = "") -> list[str]:
+    """A jobs.yaml of one job, `bench`, with `settings` (YAML lines under it); the `etl` command reading it."""
+    path.write_text(f"jobs:\n  bench:\n    source: {source}\n    target: {target}\n{settings}", encoding="utf-8")
+    return [sys.executable, "-m", "etl", "--config", str(path)]
+
+
+def _fresh_target(server: sa.URL, name: str, folder: Path, source: str, settings: str = "") -> tuple[str, list[str]]:
+    """A new database `name` with the OMS tables of `etl init`; its URL and the `etl` command of its job."""
+    target = _database(server, name)
+    etl = _write_job(folder / f"{name}.yaml", source, target, settings)
+    subprocess.run([*etl, "init"], check=True, stdout=subprocess.DEVNULL)
+    return target, etl
+
+
+def reference_phase(server: sa.URL, prefix: str, folder: Path, source: str, processes: int, *, keep_ext: bool,
+                    pushes: int, json_mb: float) -> tuple[Measure, str]:
+    """bench/reference.py with `processes` into empty OMS tables of its own; the measure and their URL."""
+    target, _ = _fresh_target(server, f"{prefix}_ref{processes}", folder, source)
+    command = [sys.executable, str(HERE / "reference.py"), source, target, "--processes", str(processes)]
+    phase = f"reference, {processes} process{'es' if processes > 1 else ''} (bench/reference.py)"
+    return timed(phase, command if keep_ext else [*command, "--no-ext"], pushes, json_mb), target
+
+
+def check_same_rows(expected: str, others: dict[str, str]) -> None:
+    """Exit unless the database of every phase in `others` holds the rows `expected` holds (see checksums)."""
+    want = checksums(expected)
+    for phase, url in others.items():
+        got = checksums(url)
+        if got != want:
+            differ = ", ".join(f"{table} {got[table]} against {want[table]}"
+                               for table in want if got[table] != want[table])
+            sys.exit(f"{phase} wrote other rows than etl run (rows, checksum): {differ}")
+    counts = ", ".join(f"{count:,} {table}" for table, (count, _) in want.items())
+    print(f"  same rows (counts and checksums) in etl run's tables and {', '.join(others)}'s: {counts}",
+          file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("ETL_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/"),
-                        help="a MySQL/MariaDB server URL; databases PREFIX_src, _oms, _pandas are (re)created there")
+                        help="a MySQL/MariaDB server URL; databases PREFIX_src, _oms, _pandas (and _defaults, _ref1, "
+                             "_refN) are (re)created there")
     parser.add_argument("--prefix", type=_prefix, default="etl_bench",
                         help="of the databases' names (default etl_bench); CI uses its own, so that its small run "
                              "never drops a large source kept for --reuse-source")
@@ -187,6 +244,13 @@ def main() -> None:
                         help="run the job with keep_ext: false (to measure what oms_trade.ext costs)")
     parser.add_argument("--reuse-source", action="store_true",
                         help="keep PREFIX_src if it holds --pushes rows already")
+    parser.add_argument("--defaults", action="store_true",
+                        help="also run the job with a jobs.yaml of nothing but source and target (keep_ext: false "
+                             "with --no-ext) over the fresh window, into PREFIX_defaults")
+    parser.add_argument("--reference", action="store_true",
+                        help="also write the same rows with bench/reference.py (as many processes as each fresh "
+                             "run compared: --workers, and the defaults' workers) and report each fresh run's "
+                             "ratio to it")
     parser.add_argument("--local-sql", type=Path, metavar="FILE",
                         help="a file of DDL that `etl init` applies to the OMS tables after the job's own (as a "
                              "user's sql/local/ would): to measure a lever of the schema, such as a compression")
@@ -199,30 +263,57 @@ def main() -> None:
     json_mb = build_source(source, arguments.pushes, arguments.seed, reuse=arguments.reuse_source)
     print(f"  {json_mb:,.0f} MB of JSON, {json_mb * 1024 / arguments.pushes:.1f} KB per push", file=sys.stderr)
 
-    with tempfile.TemporaryDirectory() as folder:
-        configs = []
-        for name, lookback in (("jobs.yaml", 300), ("catch-up.yaml", 30 * 86_400)):
-            configs.append(Path(folder) / name)
-            configs[-1].write_text(f"jobs:\n  bench:\n    source: {source}\n    target: {target}\n"
-                                   f"    batch_size: {arguments.batch_size}\n    lookback_seconds: {lookback}\n"
-                                   f"    keep_ext: {'false' if arguments.no_ext else 'true'}\n",
-                                   encoding="utf-8")
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        ext = f"    keep_ext: {'false' if arguments.no_ext else 'true'}\n"
+        tuned = f"    batch_size: {arguments.batch_size}\n{ext}"
+        etl = _write_job(folder / "jobs.yaml", source, target, f"{tuned}    lookback_seconds: 300\n")
+        catch_up = _write_job(folder / "catch-up.yaml", source, target, f"{tuned}    lookback_seconds: {30 * 86_400}\n")
         if arguments.local_sql is not None:
-            local = Path(folder) / "sql" / "local"
+            local = folder / "sql" / "local"
             local.mkdir(parents=True)
             shutil.copy(arguments.local_sql, local)
-        etl = [sys.executable, "-m", "etl", "--config", str(configs[0])]
         workers = ["--workers", str(arguments.workers)]
         subprocess.run([*etl, "init"], check=True, stdout=subprocess.DEVNULL)
         n = arguments.pushes
-        results = [
-            timed("etl run (fresh window)", [*etl, "run", *workers], n, json_mb),
-            timed("etl run (catch-up: all re-read, nothing changed)",
-                  [sys.executable, "-m", "etl", "--config", str(configs[1]), "run", *workers], n, json_mb),
+        results: list[Measure] = []
+        references: dict[int, Measure] = {}  # the reference's phase, by its number of processes
+        compared: dict[str, int] = {}  # a fresh run's phase: the number of processes it ran with
+        written: dict[str, str] = {}  # a phase: the database it wrote, checked against etl run's
+        defaults_line = ""
+
+        def reference(processes: int) -> None:
+            if arguments.reference and processes not in references:
+                measure, database = reference_phase(server, arguments.prefix, folder, source, processes,
+                                                    keep_ext=not arguments.no_ext, pushes=n, json_mb=json_mb)
+                references[processes], written[measure.phase] = measure, database
+                results.append(measure)
+
+        if arguments.defaults:
+            # Nothing but source and target: what `etl run` does for a user who tunes nothing.
+            defaults_target, defaults_etl = _fresh_target(server, f"{arguments.prefix}_defaults", folder, source,
+                                                          "    keep_ext: false\n" if arguments.no_ext else "")
+            job = load_config(defaults_etl[-1]).job("bench")
+            # What the run will start: `auto` decides by the machine's cores and the window's size, as here.
+            processes = auto_workers(os.cpu_count() or 1, n) if job.workers == "auto" else job.workers
+            defaults_line = (f"; defaults: batch_size {job.batch_size}, workers {job.workers} ({processes} here), "
+                             f"load_data {job.load_data}")
+            untuned = timed("etl run, defaults (fresh window)", [*defaults_etl, "run"], n, json_mb)
+            compared[untuned.phase], written[untuned.phase] = processes, defaults_target
+            results.append(untuned)
+            reference(processes)
+        fresh = timed("etl run (fresh window)", [*etl, "run", *workers], n, json_mb)
+        compared[fresh.phase] = arguments.workers
+        results += [
+            fresh,
+            timed("etl run (catch-up: all re-read, nothing changed)", [*catch_up, "run", *workers], n, json_mb),
             timed("etl retranslate (over existing rows)",
                   [*etl, "retranslate", "bench", "--since", "2000-01-01", "--until", "2100-01-01", *workers],
                   n, json_mb),
         ]
+        reference(arguments.workers)
+    if written:
+        check_same_rows(target, written)
     baseline = None
     if not arguments.skip_baseline:
         pandas_target = _database(server, f"{arguments.prefix}_pandas")
@@ -237,11 +328,17 @@ def main() -> None:
     local_sql = f"sql/local {arguments.local_sql.name}, " if arguments.local_sql else ""
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
           f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {local_sql}{os.cpu_count()} cores, "
-          f"server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool")
-    print("| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | job CPU s | server CPU s | vs pandas |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool"
+          f"{defaults_line}")
+    header = "| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | job CPU s | server CPU s | vs pandas |"
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    if arguments.reference:
+        header, rule = f"{header} vs reference |", f"{rule} ---: |"
+    print(header)
+    print(rule)
     for measure in results:
-        print(measure.line(baseline))
+        against = references.get(compared.get(measure.phase, 0))
+        print(measure.line(baseline) + (f" {measure.ratio(against, 2)} |" if arguments.reference else ""))
 
 
 if __name__ == "__main__":
