@@ -37,7 +37,7 @@ def config_error(document: object, environ: dict[str, str] | None = None) -> str
 def test_a_minimal_job_gets_the_defaults():
     job = parse_job(**job_settings())
     assert job.name == "nightly"
-    assert (job.batch_size, job.lookback_seconds) == (2000, 300)
+    assert (job.batch_size, job.lookback_seconds) == (1000, 300)
     assert (job.kind, job.table, job.sellers, job.enabled, job.start_from) == ("tb_trade", "jdp_tb_trade", None,
                                                                                True, None)
 
