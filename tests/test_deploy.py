@@ -87,3 +87,14 @@ def test_an_indexed_job_gives_each_pod_its_shard_of_as_many_as_it_has_pods(name,
         assert_valid_etl_arguments([argument.replace("$(JOB_COMPLETION_INDEX)", str(index)) for argument in arguments])
     ignored = next(rule for rule in job["podFailurePolicy"]["rules"] if rule["action"] == "Ignore")
     assert {75, 143} <= set(ignored["onExitCodes"]["values"])
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=[path.name for path in MANIFESTS])
+def test_every_pod_limits_its_cpu_so_that_auto_workers_fit_its_memory(path):
+    # workers: auto follows the pod's CPU limit (etl.pipeline.coordinator.available_cores); without one
+    # it would follow the node's cores, up to 4 processes of ~100 MB each.
+    manifest = yaml.safe_load(path.read_text())
+    job = manifest["spec"]["jobTemplate"]["spec"] if manifest["kind"] == "CronJob" else manifest["spec"]
+    for container in job["template"]["spec"]["containers"]:
+        limits = container["resources"]["limits"]
+        assert int(limits["cpu"]) <= 2 and limits["memory"] == "512Mi"

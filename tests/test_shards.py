@@ -8,6 +8,7 @@ one unsharded run gives. Run as separate OS processes, as pods would be.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import time
@@ -20,7 +21,7 @@ from support import assert_equals_clean_run, etl, rows_at, spawn, wait_for_water
 from etl.database.engines import open_source, target_engine
 from etl.errors import ConfigError
 from etl.lock import job_lock
-from etl.pipeline.coordinator import auto_workers
+from etl.pipeline.coordinator import auto_workers, available_cores
 from etl.shard import WHOLE, Shard
 from etl.source import SourceTable, Window
 from etl.synth import PushFactory
@@ -46,6 +47,17 @@ def test_a_shard_that_is_not_one_is_a_configuration_error(text):
 @pytest.mark.parametrize("cores, rows, workers", [(2, 19_999, 1), (2, 20_000, 2), (1, 10**6, 1), (16, 10**6, 4)])
 def test_auto_workers_use_the_cores_only_for_a_window_that_pays_for_them(cores, rows, workers):
     assert auto_workers(cores, rows) == workers
+
+
+@pytest.mark.parametrize("cpu_max, limit", [("max 100000", None), ("200000 100000", 2), ("150000 100000", 1),
+                                             ("50000 100000", 1), (None, None)])
+def test_auto_workers_count_the_cores_a_cgroup_cpu_limit_leaves(tmp_path, cpu_max, limit):
+    # A pod's CPU limit, as cgroup v2 shows it; whole cores only, at least one; no file or "max": no limit.
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max + "\n")
+    mine = len(os.sched_getaffinity(0))
+    assert available_cores(path) == (mine if limit is None else min(mine, limit))
 
 
 @pytest.mark.parametrize("count, workers", [(1, 1), (1, 3), (3, 1), (3, 2), (4, 4)])

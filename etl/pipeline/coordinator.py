@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from etl import stopping
@@ -31,12 +32,27 @@ from etl.source import Push, Window
 from etl.watermark import Position, advance, load_watermark, save_watermark, take_watermark
 
 log = logging.getLogger("etl")
-# `workers: auto`. Starting a worker costs ~0.5 s (a process, its imports, its connections): with two
-# cores two workers broke even with one process at ~10,000 rows and won past it (measured 2026-12-05,
-# bench/RESULTS.md); below AUTO_MIN_ROWS (every cron tick of a seller's day) a run stays one process.
+# `workers: auto`. Starting a worker costs ~0.5 s (a process, its imports, its connections): on two
+# cores two workers lost a fifth at 5,000 rows, won 7% at 10,000 and 27-30% at 20,000 and 40,000
+# (measured 2026-12-05, bench/RESULTS.md). Below AUTO_MIN_ROWS (every cron tick of a seller's day) a
+# run stays one process: a few tenths of a second are not worth a second of CPU more.
 # More than 4 processes share one target's locks and disk for little more.
 AUTO_WORKERS = 4
 AUTO_MIN_ROWS = 20_000
+# A container's CPU limit, under cgroup v2: "QUOTA PERIOD" in microseconds, or "max PERIOD" for none.
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The cores this process may keep busy: those it may run on, and no more than its cgroup's CPU limit
+    gives (a fraction of a core left over does not count). os.cpu_count() is the host's: a pod limited to
+    2 CPUs on a 64-core node would start 4 workers, each throttled, with their memory."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()
+        return max(1, min(cores, int(quota) // int(period)))
+    except (OSError, ValueError):  # no cgroup v2 file here, or "max": no limit
+        return cores
 
 
 def auto_workers(cores: int, rows: int) -> int:
@@ -151,7 +167,7 @@ class _Coordinator:
             return 1
         if self.job.workers != "auto":
             return self.job.workers
-        cores = os.cpu_count() or 1
+        cores = available_cores()
         if auto_workers(cores, AUTO_MIN_ROWS) == 1:
             return 1
         rows = self.context.on_source("sizing the window",
