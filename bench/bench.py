@@ -20,6 +20,8 @@ and, when asked:
                (bench/reference.py: keyset reads, orjson, the job's translator, LOAD DATA),
                with as many processes as the job's run it is compared with; its tables are
                checked to hold the same rows as the job's (counts and checksums)
+  shards       (`--shards N`) `etl run --shard I/N --workers 1` over the fresh window as N processes
+               at once, as N pods would run, into empty OMS tables of their own (checked as above)
 
 and prints trades/s, MB/s of JSON, peak RSS (summed over the job's processes: with
 `--workers` the coordinator and its workers), the CPU seconds of the job's processes and, for
@@ -50,7 +52,7 @@ from etl.database.engines import target_engine
 from etl.database.load_data import load_rows
 from etl.database.tables import reflect
 from etl.config import load_config
-from etl.pipeline.coordinator import auto_workers
+from etl.pipeline.coordinator import auto_workers, available_cores
 from etl.schema import apply_sql, sql_file
 from etl.synth import synth_rows
 from reference import checksums  # bench/reference.py, beside this file
@@ -85,17 +87,34 @@ class Measure:
                 f"{self.ratio(baseline)} |")
 
 
+def server_process(server: sa.URL) -> int | None:
+    """The process id of the server `server` names, when it runs on this machine (its pid file is here)."""
+    admin = sa.create_engine(server.set(database=None))
+    with admin.connect() as connection:
+        pid_file = connection.exec_driver_sql("SELECT @@pid_file").scalar()
+    admin.dispose()
+    try:
+        return int(Path(pid_file).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# The server's process (None: not on this machine), set once by main(): every phase reads its CPU.
+SERVER_PID: int | None = None
+
+
 def _server_cpu() -> float | None:
-    """CPU seconds the local MySQL/MariaDB server has used (None: no such process here).
+    """CPU seconds the MySQL/MariaDB server has used (None: not on this machine).
 
     With the server on the same box the two share the cores: which of them a change saves is
     what a same-run comparison needs (the wall time of one run drifts with the machine)."""
-    for name in ("mariadbd", "mysqld"):
-        found = subprocess.run(["pidof", name], capture_output=True, text=True).stdout.split()
-        if found:
-            fields = Path(f"/proc/{found[0]}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return None
+    if SERVER_PID is None:
+        return None
+    try:
+        fields = Path(f"/proc/{SERVER_PID}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu() -> float:
@@ -162,31 +181,37 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def timed(phase: str, command: list[str], trades: int, json_mb: float) -> Measure:
-    """Run `command` as a child; wall time and the peak of its process tree's summed RSS."""
+def timed(phase: str, command: list[str], trades: int, json_mb: float, *, alongside: int = 1) -> Measure:
+    """Run `command` as a child; wall time and the peak of its process tree's summed RSS.
+
+    With `alongside` N, N copies run at once, `{i}` in the command replaced by each one's number
+    (shards): the wall time is the last one's, the RSS and CPU all of theirs, the trades their sum."""
     server_before, job_before = _server_cpu(), _children_cpu()
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    processes = [subprocess.Popen([part.replace("{i}", str(i)) for part in command], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for i in range(alongside)]
     peak = [0]
 
     def sample() -> None:
-        while process.poll() is None:
-            peak[0] = max(peak[0], _tree_rss(process.pid))
+        while any(process.poll() is None for process in processes):
+            peak[0] = max(peak[0], sum(_tree_rss(process.pid) for process in processes))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, err = (stream.decode() for stream in process.communicate())
+    outputs = [[stream.decode() for stream in process.communicate()] for process in processes]
     seconds = time.perf_counter() - started
     sampler.join()
     server_after = _server_cpu()
     server = None if server_before is None or server_after is None else server_after - server_before
-    if process.returncode != 0:
-        sys.exit(f"{phase} failed:\n{out}{err}")
-    print(f"  {phase}: {out.strip() or err.strip()}", file=sys.stderr)
-    reported = re.search(r"read (\d+)", out)
-    return Measure(phase, int(reported.group(1)) if reported else trades, seconds, peak[0] / 2**20, json_mb,
-                   _children_cpu() - job_before, server)
+    read = 0
+    for process, (out, err) in zip(processes, outputs):
+        if process.returncode != 0:
+            sys.exit(f"{phase} failed:\n{out}{err}")
+        print(f"  {phase}: {out.strip() or err.strip()}", file=sys.stderr)
+        reported = re.search(r"read (\d+)", out)
+        read += int(reported.group(1)) if reported else trades // alongside
+    return Measure(phase, read, seconds, peak[0] / 2**20, json_mb, _children_cpu() - job_before, server)
 
 
 def _write_job(path: Path, source: str, target: str, settings: str = "") -> list[str]:
@@ -236,7 +261,7 @@ def main() -> None:
                              "never drops a large source kept for --reuse-source")
     parser.add_argument("--pushes", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="`etl run/retranslate --workers` (default 2)")
     parser.add_argument("--skip-baseline", action="store_true",
                         help="leave out the pandas job (it needs ~30 KB of memory per push: 1M do not fit in 24 GB)")
@@ -251,12 +276,17 @@ def main() -> None:
                         help="also write the same rows with bench/reference.py (as many processes as each fresh "
                              "run compared: --workers, and the defaults' workers) and report each fresh run's "
                              "ratio to it")
+    parser.add_argument("--shards", type=int, default=0, metavar="N",
+                        help="also run the fresh window as N shards at once (`etl run --shard I/N --workers 1`, N "
+                             "processes as N pods would be, on this machine) into PREFIX_shards")
     parser.add_argument("--local-sql", type=Path, metavar="FILE",
                         help="a file of DDL that `etl init` applies to the OMS tables after the job's own (as a "
                              "user's sql/local/ would): to measure a lever of the schema, such as a compression")
     arguments = parser.parse_args()
 
     server = sa.make_url(arguments.url)
+    global SERVER_PID
+    SERVER_PID = server_process(server)
     source = _database(server, f"{arguments.prefix}_src", keep=arguments.reuse_source)
     target = _database(server, f"{arguments.prefix}_oms")
     print(f"building {arguments.pushes:,} pushes ...", file=sys.stderr)
@@ -295,7 +325,7 @@ def main() -> None:
                                                           "    keep_ext: false\n" if arguments.no_ext else "")
             job = load_config(defaults_etl[-1]).job("bench")
             # What the run will start: `auto` decides by the machine's cores and the window's size, as here.
-            processes = auto_workers(os.cpu_count() or 1, n) if job.workers == "auto" else job.workers
+            processes = auto_workers(available_cores(), n) if job.workers == "auto" else job.workers
             defaults_line = (f"; defaults: batch_size {job.batch_size}, workers {job.workers} ({processes} here), "
                              f"load_data {job.load_data}")
             untuned = timed("etl run, defaults (fresh window)", [*defaults_etl, "run"], n, json_mb)
@@ -312,6 +342,13 @@ def main() -> None:
                   n, json_mb),
         ]
         reference(arguments.workers)
+        if arguments.shards:
+            sharded_target, sharded_etl = _fresh_target(server, f"{arguments.prefix}_shards", folder, source, tuned)
+            phase = f"etl run, {arguments.shards} shards at once (fresh window)"
+            results.append(timed(phase, [*sharded_etl, "run", "--shard", f"{{i}}/{arguments.shards}", "--workers",
+                                         "1"], n, json_mb, alongside=arguments.shards))
+            compared[phase], written[phase] = arguments.shards, sharded_target
+            reference(arguments.shards)
     if written:
         check_same_rows(target, written)
     baseline = None
@@ -327,7 +364,7 @@ def main() -> None:
     admin.dispose()
     local_sql = f"sql/local {arguments.local_sql.name}, " if arguments.local_sql else ""
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
-          f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {local_sql}{os.cpu_count()} cores, "
+          f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {local_sql}{available_cores()} cores, "
           f"server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool"
           f"{defaults_line}")
     header = "| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | job CPU s | server CPU s | vs pandas |"
