@@ -87,16 +87,18 @@ class Measure:
                 f"{self.ratio(baseline)} |")
 
 
-def server_process(server: sa.URL) -> int | None:
-    """The process id of the server `server` names, when it runs on this machine (its pid file is here)."""
+def server_facts(server: sa.URL) -> tuple[str, int, int | None]:
+    """The server's version, buffer pool bytes and, when it runs on this machine (its pid file is
+    here), its process id."""
     admin = sa.create_engine(server.set(database=None))
     with admin.connect() as connection:
-        pid_file = connection.exec_driver_sql("SELECT @@pid_file").scalar()
+        version, pool, pid_file = connection.exec_driver_sql(
+            "SELECT VERSION(), @@innodb_buffer_pool_size, @@pid_file").one()
     admin.dispose()
     try:
-        return int(Path(pid_file).read_text().split()[0])
+        return version, pool, int(Path(pid_file).read_text().split()[0])
     except (OSError, ValueError, IndexError):
-        return None
+        return version, pool, None
 
 
 # The server's process (None: not on this machine), set once by main(): every phase reads its CPU.
@@ -286,7 +288,7 @@ def main() -> None:
 
     server = sa.make_url(arguments.url)
     global SERVER_PID
-    SERVER_PID = server_process(server)
+    version, pool, SERVER_PID = server_facts(server)
     source = _database(server, f"{arguments.prefix}_src", keep=arguments.reuse_source)
     target = _database(server, f"{arguments.prefix}_oms")
     print(f"building {arguments.pushes:,} pushes ...", file=sys.stderr)
@@ -358,10 +360,6 @@ def main() -> None:
                          [sys.executable, str(HERE / "baseline.py"), source, pandas_target], n, json_mb)
         results.append(baseline)
 
-    admin = sa.create_engine(server.set(database=None))
-    with admin.connect() as connection:
-        version, pool = connection.exec_driver_sql("SELECT VERSION(), @@innodb_buffer_pool_size").one()
-    admin.dispose()
     local_sql = f"sql/local {arguments.local_sql.name}, " if arguments.local_sql else ""
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
           f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {local_sql}{available_cores()} cores, "
