@@ -47,7 +47,8 @@ def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     """The cores this process may keep busy: those it may run on, and no more than its cgroup's CPU limit
     gives (a fraction of a core left over does not count). os.cpu_count() is the host's: a pod limited to
     2 CPUs on a 64-core node would start 4 workers, each throttled, with their memory."""
-    cores = len(os.sched_getaffinity(0))
+    # sched_getaffinity is Linux's; elsewhere (macOS) every core counts.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
         quota, period = cpu_max.read_text().split()
         return max(1, min(cores, int(quota) // int(period)))
