@@ -406,7 +406,7 @@ def verify(context: click.Context, job: str, since: datetime, until: datetime, c
     or rejected, and compares the sum of payment exactly. Exits 1 on any difference.
     """
     # Imported here: pandas (and the pyarrow it loads) is ~80 MB per process, which `run` and
-    # each of its spawned workers would otherwise carry for nothing.
+    # each of its workers would otherwise carry for nothing.
     from etl.verify import verify_job
 
     report = verify_job(_config(context).job(job), since, until, shard)

@@ -15,7 +15,7 @@ One module a responsibility:
     retry        the retry policy: Transient waits and runs again, the rest go up
     reading      what a run reads: a window's batches, rows without a modified time, open rejects
     step         one batch: skip written, translate, reject budget, write, bisect a refused value
-    workers      a window split across processes by key: spawn, messages, death, drain
+    workers      a window split across processes by key: start, messages, death, drain
     coordinator  one run: watermark, window, reading here or in workers, the run log
 """
 
