@@ -104,8 +104,10 @@ class Sink:
         return item
 
     def parent_row(self, item: Translated) -> Row:
-        """The parent row of a translated push, with the push's jdp_modified."""
-        return {**item.rows.tables[self.kind.parent][0], MODIFIED: item.push.stamp}
+        """The parent row of a translated push, the push's jdp_modified set in it (the rows are the push's own)."""
+        row = item.rows.tables[self.kind.parent][0]
+        row[MODIFIED] = item.push.stamp
+        return row
 
     def version_of(self, parent: Row) -> tuple:
         """A parent row's version, comparable with `held_versions`' (newer wins on it)."""
@@ -133,9 +135,12 @@ class Sink:
                                   lock=True)
         winners = []
         for item, row in zip(translated, parents):
-            incoming = self.version_of(row)
             current = held.get(item.rows.key)
-            if current is None or incoming > current or (replace_equal and incoming == current):
+            if current is None:
+                winners.append((item, row))
+                continue
+            incoming = self.version_of(row)
+            if incoming > current or (replace_equal and incoming == current):
                 winners.append((item, row))
         if winners:
             self._replace(connection, winners, held, load_data)
@@ -165,16 +170,17 @@ class Sink:
             rows = [row for item, _ in winners for row in item.rows.tables[name]]
             key_of = _key_getter(child)
             existing = self._child_keys(connection, child, replaced)
-            # Only the lines a newer push no longer has are deleted; the others are updated in place,
-            # as parents are. Deleting and inserting every line again was two thirds of the server's
-            # time in a retranslate (28 of 42 CPU seconds at 100,000 trades, measured), and an update
-            # keeps the columns of the OMS's own on a line.
-            vanished = existing - {key_of(row) for row in rows}
-            self._delete_children(connection, child, vanished)
-            held_rows, new = [], []
-            for row in rows:
-                (held_rows if key_of(row) in existing else new).append(row)
-            upsert(connection, child, held_rows)
+            new = rows
+            if existing:
+                # Only the lines a newer push no longer has are deleted; the others are updated in place,
+                # as parents are. Deleting and inserting every line again was two thirds of the server's
+                # time in a retranslate (28 of 42 CPU seconds at 100,000 trades, measured), and an update
+                # keeps the columns of the OMS's own on a line.
+                self._delete_children(connection, child, existing - {key_of(row) for row in rows})
+                held_rows, new = [], []
+                for row in rows:
+                    (held_rows if key_of(row) in existing else new).append(row)
+                upsert(connection, child, held_rows)
             # Replacing, not inserting: a line id that moved from a trade not in this batch must not fail it.
             if load_data:
                 load_rows(connection, child, new, replace=True)
@@ -204,11 +210,15 @@ class Sink:
         # The keys of one job are all ints or all strs (a text key column).
         text_key = bool(keys) and isinstance(keys[0], str)
         column = reject_column(reject, text_key=text_key)
+        # Most batches resolve nothing: one look along (job, resolved_at) for any open reject of the job
+        # spares the server the UPDATE's look-up of each of the batch's keys (0.8 ms of its CPU a batch).
+        is_open = (reject.c.job == self.job, reject.c.resolved_at.is_(None))
+        if not keys or connection.execute(sa.select(reject.c.reject_id).where(*is_open).limit(1)).first() is None:
+            return
         for chunk in chunks(keys):
             connection.execute(
                 sa.update(reject)
-                .where(reject.c.job == self.job, column.in_(chunk) if text_key else ids_in(column, chunk),
-                       reject.c.resolved_at.is_(None))
+                .where(*is_open, column.in_(chunk) if text_key else ids_in(column, chunk))
                 .values(resolved_at=now)
             )
 

@@ -12,10 +12,11 @@ end with the primary key and so are already in keyset order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+import pymysql
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
@@ -152,6 +153,9 @@ class SourceTable:
         # session like that would hand over as bytes too.
         on_mysql = engine.dialect.name in ("mysql", "mariadb")
         self.binary_results = on_mysql and not self.text_key
+        # Such a batch's rows need nothing of SQLAlchemy (ints, datetimes and bytes as PyMySQL makes
+        # them): they are read from its unbuffered cursor (see `_rows`).
+        self.driver_rows = self.binary_results and engine.dialect.driver == "pymysql"
         column = self.table.c[document]
         if on_mysql and _stored_charset(engine, name, document) not in _UTF8:
             # Jushita's tables are utf8 or utf8mb4; a landing table of a seller's own may be gbk or
@@ -201,9 +205,11 @@ class SourceTable:
         with self.engine.connect() as connection:
             return connection.execute(self._filtered(sa.select(sa.func.max(self.modified)))).scalar()
 
-    def batch_query(self, window: Window, after: Position | None, limit: int) -> sa.Select:
-        """The next `limit` rows of `window` after `after` (pure: builds, does not run)."""
-        query = self._filtered(sa.select(self.key, self.modified, self.document))
+    def batch_query(self, window: Window, after: Position | None, limit: int,
+                    columns: Sequence[sa.ColumnElement] | None = None) -> sa.Select:
+        """The next `limit` rows of `window` after `after`: key, modified and document, or `columns`
+        (pure: builds, does not run)."""
+        query = self._filtered(sa.select(*(columns or (self.key, self.modified, self.document))))
         if after is not None:
             if after.key is None:
                 query = query.where(self.modified >= after.modified)
@@ -217,7 +223,9 @@ class SourceTable:
 
     def count(self, window: Window, at_most: int | None = None) -> int:
         """How many rows `window` holds, counting no further than `at_most` (a bounded look at the index)."""
-        rows = self.batch_query(window, window.start, 1).limit(at_most).order_by(None).subquery()
+        # The keys only, from the (jdp_modified) index: with the documents, the LIMIT's derived table
+        # (which MySQL cannot merge) read 20,000 of them, 0.8 s of a run's start instead of 5 ms.
+        rows = self.batch_query(window, window.start, 1, (self.key,)).limit(at_most).order_by(None).subquery()
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one()
 
@@ -230,15 +238,39 @@ class SourceTable:
         """
         batch: list[Push] = []
         size = 0
-        with self._reading(stream=True) as connection:
-            result = connection.execute(self.batch_query(window, after, rows))
-            for key, modified, document in result:
+        with self._reading(stream=True) as connection, closing(self._rows(connection, window, after, rows)) as found:
+            for key, modified, document in found:
                 batch.append(Push(key, modified, document))
                 size += len(document or b"")
                 if size >= max_bytes:
                     break
-            result.close()
         return batch
+
+    def _rows(self, connection: sa.Connection, window: Window, after: Position | None, rows: int) -> Iterator[tuple]:
+        """The rows of `batch_query`, streamed: closing the iterator early reads no further documents."""
+        query = self.batch_query(window, after, rows)
+        if not self.driver_rows:
+            result = connection.execute(query)
+            try:
+                yield from result
+            finally:
+                result.close()
+            return
+        # PyMySQL's unbuffered cursor, as SQLAlchemy's streamed result uses it, without its Row objects:
+        # 2.7 us a push less (8.2 against 10.9 to read a document, measured 2026-12-05). Its errors are
+        # wrapped as SQLAlchemy's would be, for the retry policy and the one-line messages (etl.database.faults).
+        compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+        dbapi_error = connection.dialect.loaded_dbapi.Error
+        try:
+            cursor = connection.connection.driver_connection.cursor(pymysql.cursors.SSCursor)
+            try:
+                cursor.execute(compiled.string, compiled.params)
+                yield from cursor
+            finally:
+                cursor.close()
+        except dbapi_error as error:
+            raise sa.exc.DBAPIError.instance(compiled.string, compiled.params, error, dbapi_error,
+                                             hide_parameters=True, dialect=connection.dialect) from error
 
     def read_keys(self, keys: Sequence[int | str]) -> list[Push]:
         """The pushes the source holds now for `keys` (those it still has), in keyset order."""

@@ -88,6 +88,14 @@ def test_an_id_list_selects_those_ids_and_an_empty_one_none():
         assert selected([]) == []
 
 
+@pytest.mark.parametrize("special", ["\\", "\t", "\n", "\r", "\0", "\x1f", "\u200d", "'"])
+def test_a_short_text_with_a_special_character_is_escaped(special):
+    # A short text is escaped only when its search finds something; the search must find all of these.
+    text = f"买家{special}留言"
+    assert load_lines([{"a": text, "b": None}], ["a", "b"]) == _load_escape(text) + "\t\\N\n"
+    assert sql_tuples([{"a": text}], ["a"]) == ["('" + _sql_escape(text) + "')"]
+
+
 @pytest.mark.parametrize("text", ["短" * 300, "长\t" + "x" * 300 + "\\ \n \r \0 ' end"], ids=["plain", "awkward"])
 def test_a_long_text_is_escaped_as_a_short_one_is(text):
     # Past a length the encoders escape without searching first: the result must be the same.

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from support import etl
 
 from etl.database.engines import source_engine
+from etl.database.faults import error_code
 from etl.source import Position, SourceTable, Window
 from etl.synth import AlibabaOrderFactory, PushFactory
 
@@ -71,6 +72,34 @@ def test_a_read_gives_its_connection_back_as_it_was_even_when_it_fails(mysql_dbs
     with pytest.raises(RuntimeError):
         with source._reading():
             raise RuntimeError("the read failed")
+    assert _results_charset(source.engine) == ("utf8mb4", str)
+
+
+def test_a_batch_stops_at_its_byte_bound_and_gives_its_connection_back(dbs, source_of):
+    rows, source = push_rows(dbs), source_of(dbs)
+    placed = sorted(((row["jdp_modified"], key) for key, row in rows.items() if row["jdp_modified"]))
+    # Past the first document's bytes the batch ends, whatever `rows` allows; the next read goes on after it.
+    first = source.read_batch(WHOLE, None, 10, 1)
+    rest = source.read_batch(WHOLE, first[-1].position, 10, 1 << 20)
+    assert [push.key for push in [*first, *rest]] == [key for _, key in placed] and len(first) == 1
+    assert source.read_batch(WHOLE, rest[-1].position, 10, 1 << 20) == []
+
+
+def test_a_failed_read_is_a_driver_error_sqlalchemy_names(mysql_dbs, source_of):
+    # MySQL's documents come from PyMySQL's cursor itself (etl.source `_rows`): its errors must reach
+    # the retry policy and the messages as SQLAlchemy's would, with the server's code.
+    push_rows(mysql_dbs)
+    source = source_of(mysql_dbs)
+    assert source.driver_rows
+    with source.engine.begin() as connection:
+        connection.exec_driver_sql("RENAME TABLE jdp_tb_trade TO jdp_tb_trade_gone")
+    try:
+        with pytest.raises(sa.exc.ProgrammingError) as raised:
+            source.read_batch(WHOLE, None, 10, 1 << 20)
+    finally:
+        with source.engine.begin() as connection:
+            connection.exec_driver_sql("RENAME TABLE jdp_tb_trade_gone TO jdp_tb_trade")
+    assert error_code(raised.value) == 1146
     assert _results_charset(source.engine) == ("utf8mb4", str)
 
 
