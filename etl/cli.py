@@ -229,7 +229,7 @@ def init(context: click.Context) -> None:
 _WORKERS = click.option(
     "--workers", type=click.IntRange(1, 32), default=None,
     help="Processes per job, each writing its share of the keys (default: the job's `workers`, else auto: "
-         "the machine's cores, at most 4, for a window of 20,000 rows or more).",
+         "the machine's cores, at most 4, for a window of 5,000 rows or more).",
 )
 
 

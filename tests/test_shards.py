@@ -44,7 +44,7 @@ def test_a_shard_that_is_not_one_is_a_configuration_error(text):
         Shard.parse(text)
 
 
-@pytest.mark.parametrize("cores, rows, workers", [(2, 19_999, 1), (2, 20_000, 2), (1, 10**6, 1), (16, 10**6, 4)])
+@pytest.mark.parametrize("cores, rows, workers", [(2, 4_999, 1), (2, 5_000, 2), (1, 10**6, 1), (16, 10**6, 4)])
 def test_auto_workers_use_the_cores_only_for_a_window_that_pays_for_them(cores, rows, workers):
     assert auto_workers(cores, rows) == workers
 

@@ -32,13 +32,13 @@ from etl.source import Push, Window
 from etl.watermark import Position, advance, load_watermark, save_watermark, take_watermark
 
 log = logging.getLogger("etl")
-# `workers: auto`. Starting a worker costs ~0.5 s (a process, its imports, its connections): on two
-# cores two workers lost a fifth at 5,000 rows, won 7% at 10,000 and 27-30% at 20,000 and 40,000
-# (measured 2026-12-05, bench/RESULTS.md). Below AUTO_MIN_ROWS (every cron tick of a seller's day) a
-# run stays one process: a few tenths of a second are not worth a second of CPU more.
+# `workers: auto`. A forked worker starts in milliseconds and opens its connections in ~0.07 s: on two
+# cores two workers were even with one process at 2,000 rows, won 12-15% at 5,000 and 24-27% at
+# 10,000 (measured 2026-12-05, bench/RESULTS.md). Below AUTO_MIN_ROWS (every cron tick of a seller's
+# day) a run stays one process: a few hundredths of a second are not worth a second process.
 # More than 4 processes share one target's locks and disk for little more.
 AUTO_WORKERS = 4
-AUTO_MIN_ROWS = 20_000
+AUTO_MIN_ROWS = 5_000
 # A container's CPU limit, under cgroup v2: "QUOTA PERIOD" in microseconds, or "max PERIOD" for none.
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
