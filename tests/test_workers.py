@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import pytest
-from support import rows_at, snapshot
+import sqlalchemy as sa
+from support import rows_at, snapshot, spawn
 
 from etl.errors import RejectBudgetExceeded
+from etl.lock import lock_name
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import AlibabaOrderFactory, PushFactory
 from etl.watermark import Position, committed_by_all
@@ -75,6 +78,27 @@ def test_a_worker_over_the_reject_budget_stops_the_run_behind_the_bad_push(mysql
     result = run_job(mysql_dbs.job(workers=2, batch_size=5))
     assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(59,)]
     assert result.watermark == Position(rows[-1]["jdp_modified"], rows[-1]["tid"])
+
+
+def test_forked_workers_leave_the_coordinators_lock_connection_alone(mysql_dbs, tmp_path):
+    # A forked worker holds copies of its parent's sockets, the lock's among them. Had one closed it,
+    # the lock would have gone, and the coordinator's next check would take it on a new connection.
+    mysql_dbs.push(rows_at(PushFactory(seed=23), 3000, T0))
+    process = spawn(mysql_dbs.config_file(tmp_path, {"tb": {"workers": 2, "batch_size": 20}}), "run")
+    name = lock_name(sa.make_url(mysql_dbs.target_url).database, "tb")
+    engine = sa.create_engine(mysql_dbs.target_url)
+    holders = set()
+    try:
+        while process.poll() is None:
+            with engine.connect() as connection:
+                holders.add(connection.execute(sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}).scalar())
+            time.sleep(0.01)
+    finally:
+        engine.dispose()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert len(holders - {None}) == 1
+    assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(3000,)]
 
 
 def test_workers_split_a_text_keyed_landing_table_and_write_what_one_process_writes(dbs):
