@@ -212,13 +212,13 @@ class Sink:
         column = reject_column(reject, text_key=text_key)
         # Most batches resolve nothing: one look along (job, resolved_at) for any open reject of the job
         # spares the server the UPDATE's look-up of each of the batch's keys (0.8 ms of its CPU a batch).
-        is_open = (reject.c.job == self.job, reject.c.resolved_at.is_(None))
-        if not keys or connection.execute(sa.select(reject.c.reject_id).where(*is_open).limit(1)).first() is None:
+        is_open = is_open_reject(reject, self.job)
+        if not keys or connection.execute(sa.select(reject.c.reject_id).where(is_open).limit(1)).first() is None:
             return
         for chunk in chunks(keys):
             connection.execute(
                 sa.update(reject)
-                .where(*is_open, column.in_(chunk) if text_key else ids_in(column, chunk))
+                .where(is_open, column.in_(chunk) if text_key else ids_in(column, chunk))
                 .values(resolved_at=now)
             )
 
@@ -250,6 +250,11 @@ def _key_getter(table: sa.Table) -> Any:
     """A row's primary key as `_child_keys` gives it: the value, or a tuple of several."""
     names = [column.name for column in table.primary_key.columns]
     return itemgetter(*names)
+
+
+def is_open_reject(reject: sa.Table, job: str) -> sa.ColumnElement[bool]:
+    """The rows of etl_reject that are `job`'s open rejects (along its (job, resolved_at) index)."""
+    return sa.and_(reject.c.job == job, reject.c.resolved_at.is_(None))
 
 
 def reject_column(reject: sa.Table, *, text_key: bool) -> sa.Column:

@@ -14,6 +14,7 @@ from etl.database.faults import database_errors
 from etl.database.tables import reflect
 from etl.source import SourceTable
 from etl.shard import WHOLE, Shard
+from etl.sink import is_open_reject
 from etl.watermark import Position, load_watermarks
 
 
@@ -113,7 +114,7 @@ def open_rejects(job: JobConfig, limit: int) -> tuple[int, list[OpenReject]]:
     """How many rejects of `job` are open, and the oldest `limit` of them."""
     with open_target(job.target_url) as target, database_errors("target", job.target_url):
         reject = reflect(target, [REJECT])[REJECT]
-        is_open = (reject.c.job == job.name) & reject.c.resolved_at.is_(None)
+        is_open = is_open_reject(reject, job.name)
         with target.connect() as connection:
             total = connection.execute(sa.select(sa.func.count()).select_from(reject).where(is_open)).scalar_one()
             rows = connection.execute(
@@ -197,5 +198,5 @@ def _shard_status(connection: sa.Connection, run: sa.Table, job: str, shard: Sha
 
 def _open_rejects(connection: sa.Connection, reject: sa.Table, job: str) -> int:
     return connection.execute(
-        sa.select(sa.func.count()).select_from(reject).where(reject.c.job == job, reject.c.resolved_at.is_(None))
+        sa.select(sa.func.count()).select_from(reject).where(is_open_reject(reject, job))
     ).scalar_one()

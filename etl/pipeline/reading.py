@@ -11,7 +11,7 @@ from etl import stopping
 from etl.bookkeeping import REJECT
 from etl.database.tables import chunks
 from etl.pipeline.context import RunContext
-from etl.sink import reject_column
+from etl.sink import is_open_reject, reject_column
 from etl.source import Push, Window, batches
 from etl.watermark import Position
 
@@ -50,5 +50,5 @@ def _open_reject_keys(context: RunContext) -> list[int | str]:
     reject = context.sink.tables[REJECT]
     key = reject_column(reject, text_key=context.source.text_key)
     with context.target_engine.connect() as connection:
-        query = sa.select(key).where(reject.c.job == context.job.name, reject.c.resolved_at.is_(None))
+        query = sa.select(key).where(is_open_reject(reject, context.job.name))
         return list(connection.execute(query.order_by(key)).scalars())
