@@ -20,7 +20,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from etl.database.tables import chunks, ids_in
+from etl.database.tables import id_chunks, ids_in
 from etl.translate.rows import Rows
 from etl.translate.tb_trade import PLATFORM, map_line_status
 
@@ -48,31 +48,40 @@ def line_status(line: sa.Row, refund: sa.Row | None) -> str:
 
 
 def refresh_refund_holds(connection: sa.Connection, tables: Mapping[str, sa.Table], written: Sequence[Rows]) -> None:
-    """Set oms_status of the lines `written` touched (their own lines, or the lines refunded)."""
+    """Set oms_status of the lines `written` touched (a trade's lines, or the lines refunded)."""
     order, trade, refund = (tables[name] for name in TABLES)
-    oids = sorted({row["oid"] for rows in written for name in ("oms_order", "oms_refund")
-                   for row in rows.tables.get(name, ())})
-    for chunk in chunks(oids):
-        # Most lines have no refund: one indexed look-up, and nothing else, for those.
-        refunds = connection.execute(
+    # A trade push writes all its lines, and a line's refunds carry its trade's tid: the refunds of a
+    # batch of trades are found by their tids, one key a trade (one IN list a batch, where the lines'
+    # oids were ~1.8 keys a trade, in two); a refund push's line is its oid. Most lines have no
+    # refund: one indexed look-up, and nothing else, for those. Keys in order: rows are locked in it.
+    tids = sorted({row["tid"] for rows in written for row in rows.tables.get("oms_trade", ())})
+    oids = sorted({row["oid"] for rows in written for row in rows.tables.get("oms_refund", ())})
+    refunds = [
+        found
+        for column, keys in ((refund.c.tid, tids), (refund.c.oid, oids))
+        for chunk in id_chunks(keys)
+        for found in connection.execute(
             sa.select(refund.c.oid, refund.c.status, refund.c.refund_version, refund.c.modified)
-            .where(ids_in(refund.c.oid, chunk))
+            .where(ids_in(column, chunk))
             .with_for_update()
-        ).all()
-        if not refunds:
-            continue
-        newest = _newest(refunds)
+        )
+    ]
+    if not refunds:
+        return
+    newest = _newest(refunds)
+    changes: dict[str, list[int]] = {}
+    for chunk in id_chunks(sorted(newest)):
         lines = connection.execute(
             sa.select(order.c.oid, order.c.status, order.c.refund_status, order.c.oms_status,
                       trade.c.step_trade_status, trade.c.modified.label("trade_modified"))
             .join(trade, trade.c.tid == order.c.tid)
-            .where(ids_in(order.c.oid, list(newest)), order.c.platform == PLATFORM)
+            .where(ids_in(order.c.oid, chunk), order.c.platform == PLATFORM)
             .with_for_update()
         ).all()
-        changes: dict[str, list[int]] = {}
         for line in lines:
             status = line_status(line, newest[line.oid])
             if status != line.oms_status:
                 changes.setdefault(status, []).append(line.oid)
-        for status, changed in changes.items():
-            connection.execute(sa.update(order).where(ids_in(order.c.oid, changed)).values(oms_status=status))
+    for status, changed in changes.items():
+        for chunk in id_chunks(changed):
+            connection.execute(sa.update(order).where(ids_in(order.c.oid, chunk)).values(oms_status=status))

@@ -11,27 +11,25 @@ Every statement is one multi-row statement per chunk of keys: never row by row.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from etl.bookkeeping import BOOKKEEPING, MODIFIED, REJECT
 from etl.database.load_data import load_rows
-from etl.database.tables import chunks, ids_in, upsert
+from etl.database.tables import chunks, id_chunks, ids_in, upsert
 from etl.source import Push
 from etl.translate import Kind, Row, Rows
 
-@dataclass(frozen=True)
-class Translated:
+# Named tuples, as Push is: one is made a push.
+class Translated(NamedTuple):
     push: Push
     rows: Rows
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     push: Push
     reason: str
 
@@ -70,7 +68,7 @@ class Sink:
     def held_versions(self, connection: sa.Connection, keys: Sequence[int], *, lock: bool) -> dict[int, tuple]:
         """The versions the target holds for `keys` (those it has), locked for the batch when `lock`."""
         held = {}
-        for chunk in chunks(keys):
+        for chunk in id_chunks(keys):
             query = sa.select(self.key, *self.version_columns).where(ids_in(self.key, chunk))
             if lock:
                 query = query.with_for_update()
@@ -193,7 +191,7 @@ class Sink:
         """The primary keys of the rows `child` holds for these parents."""
         columns = list(child.primary_key.columns)
         found: set = set()
-        for chunk in chunks(parents):
+        for chunk in id_chunks(parents):
             result = connection.execute(sa.select(*columns).where(ids_in(child.c[self.kind.key_column], chunk)))
             found.update(result.scalars() if len(columns) == 1 else map(tuple, result))
         return found
@@ -215,7 +213,7 @@ class Sink:
         is_open = is_open_reject(reject, self.job)
         if not keys or connection.execute(sa.select(reject.c.reject_id).where(is_open).limit(1)).first() is None:
             return
-        for chunk in chunks(keys):
+        for chunk in chunks(keys) if text_key else id_chunks(keys):
             connection.execute(
                 sa.update(reject)
                 .where(is_open, column.in_(chunk) if text_key else ids_in(column, chunk))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import pymysql
 import sqlalchemy as sa
@@ -58,17 +59,23 @@ def _stored_charset(engine: Engine, table: str, column: str) -> str | None:
         ), {"table": table, "column": column}).scalar()
 
 
-@dataclass(frozen=True)
-class Push:
+class Push(NamedTuple):
     """One source row as the engine needs it: key, position and the raw document.
 
     `key` is as the source holds it (an int, or a str for a text key column): keyset order
-    is the source's. `target_key` is the id the target rows carry.
+    is the source's. `target_key` is the id the target rows carry (see `target_key`), found once
+    when the row is read. A named tuple, not a frozen dataclass: a run makes one a push, and a
+    frozen dataclass's __init__ cost three times as much.
     """
 
     key: int | str
     modified: datetime | None
     document: bytes | None
+    target_key: int | None
+
+    @classmethod
+    def of(cls, key: int | str, modified: datetime | None, document: bytes | None) -> Push:
+        return cls(key, modified, document, target_key(key))
 
     @property
     def stamp(self) -> datetime | None:
@@ -78,10 +85,6 @@ class Push:
     @property
     def position(self) -> Position:
         return Position(self.modified, self.key)
-
-    @property
-    def target_key(self) -> int | None:
-        return target_key(self.key)
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ class SourceTable:
         size = 0
         with self._reading(stream=True) as connection, closing(self._rows(connection, window, after, rows)) as found:
             for key, modified, document in found:
-                batch.append(Push(key, modified, document))
+                batch.append(Push.of(key, modified, document))
                 size += len(document or b"")
                 if size >= max_bytes:
                     break
@@ -277,7 +280,7 @@ class SourceTable:
         query = sa.select(self.key, self.modified, self.document).where(self.key.in_(keys))
         with self._reading() as connection:
             rows = connection.execute(query).all()
-        pushes = [Push(row[0], row[1], row[2]) for row in rows]
+        pushes = [Push.of(row[0], row[1], row[2]) for row in rows]
         # Rows without jdp_modified sort first; they are rejected again with their reason.
         return sorted(pushes, key=lambda push: (push.modified is not None, push.modified or 0, push.position))
 
@@ -285,4 +288,4 @@ class SourceTable:
         """Rows with no jdp_modified: keyset order cannot place them, so they are rejected by key."""
         query = self._filtered(sa.select(self.key, self.modified, self.document)).where(self.modified.is_(None))
         with self._reading() as connection:
-            return [Push(row[0], None, row[2]) for row in connection.execute(query.order_by(self.key).limit(limit))]
+            return [Push.of(row[0], None, row[2]) for row in connection.execute(query.order_by(self.key).limit(limit))]

@@ -24,9 +24,12 @@ from etl.errors import DatabaseUnavailable, NotInitialized
 # recalculates them in the background), and with them MariaDB read oms_order's whole tid index
 # for each batch's lines (a retranslate of 100,000 trades right after writing them: 28 million
 # index rows read, not 0.4 million; server CPU 19 s, not 12). Above 200 values (the default
-# limit) the optimizer would estimate from the statistics.
+# limit) the optimizer would estimate from the statistics. On MariaDB (10.3.18+: its executable
+# comment, which MySQL reads as a comment), an IN list of 1,000 values or more stays a list of
+# ranges too, instead of a join with a temporary table of the values: a batch's keys are one list
+# (etl.database.tables.IDS_CHUNK).
 _SESSION = ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', "
-            "eq_range_index_dive_limit = 0")
+            "eq_range_index_dive_limit = 0 /*M!100318 , in_predicate_conversion_threshold = 0 */")
 
 
 def masked(url: URL | str) -> str:

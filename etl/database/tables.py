@@ -1,7 +1,7 @@
 """The target's tables as the DDL made them, and the set-based statements that write and find rows in them.
 
 Every write is a multi-row statement per chunk of keys, never row by row; every look-up by
-keys is an IN list of at most `IN_CHUNK` ids.
+keys is an IN list of at most `IDS_CHUNK` ids written as digits (`IN_CHUNK` bound values).
 """
 
 from __future__ import annotations
@@ -26,10 +26,14 @@ _SQLITE_DATETIME = sqlite.DATETIME(
     storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
     regexp=r"(\d+)-(\d+)-(\d+)[ T](\d+):(\d+):(\d+)(?:\.(\d+))?",
 )
-# IN lists are chunked, below 1,000: MariaDB turns an IN list of 1,000 values or more
-# (in_predicate_conversion_threshold) into a join with a temporary table, materialized for each
-# statement and planned from the statistics; and SQLite before 3.32 allowed 999 variables.
+# IN lists of bound values are chunked below 1,000: SQLite before 3.32 allowed 999 variables.
 IN_CHUNK = 999
+# An IN list of ids written as digits (`ids_in`) binds nothing, so one statement serves a whole batch
+# of keys (with 999, a batch of 1,000 took two statements for every look-up, the second for one key).
+# MariaDB would turn an IN list of 1,000 values or more into a join with a temporary table,
+# materialized for each statement and planned from the statistics: the target's sessions turn that
+# conversion off (etl.database.engines).
+IDS_CHUNK = 5_000
 # Characters per INSERT statement: at most 4 MB of utf8mb4, under any server's max_allowed_packet
 # (16 MB by default in MariaDB, 64 MB in MySQL 8), and PyMySQL's own executemany size (1 MB).
 _STATEMENT_CHARS = 1_000_000
@@ -70,6 +74,11 @@ def ids_in(column: sa.ColumnElement, ids: Sequence[int]) -> sa.ColumnElement:
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def id_chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    """`ids` in lists for `ids_in`, of at most `IDS_CHUNK` each."""
+    return chunks(ids, IDS_CHUNK)
 
 
 def reflect(engine: Engine, names: Iterable[str], *, role: str = "target") -> dict[str, sa.Table]:
