@@ -59,7 +59,7 @@ def load_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping
         file.write(load_lines(rows, columns))
         file.flush()
         try:
-            connection.exec_driver_sql(
+            result = connection.exec_driver_sql(
                 f"LOAD DATA LOCAL INFILE %s {'REPLACE ' if replace else ''}INTO TABLE {quote(table.name)} "
                 f"CHARACTER SET utf8mb4 ({', '.join(map(quote, columns))})",
                 (file.name,),
@@ -68,6 +68,10 @@ def load_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping
             if error_code(error) in _LOAD_DISABLED:
                 raise LoadDisabled(str(error.orig)) from None
             raise
-    warnings = connection.exec_driver_sql("SELECT @@warning_count").scalar()
+    # The statement's OK packet counts its warnings, and PyMySQL keeps the count on the cursor: no
+    # second statement to ask (a driver that does not keep it is asked).
+    warnings = getattr(result.context.cursor, "warning_count", None)
+    if warnings is None:
+        warnings = connection.exec_driver_sql("SELECT @@warning_count").scalar()
     if warnings:
         raise LoadRefused(f"LOAD DATA into {table.name} gave {warnings} warning(s)")
