@@ -39,6 +39,11 @@ log = logging.getLogger("etl")
 # More than 4 processes share one target's locks and disk for little more.
 AUTO_WORKERS = 4
 AUTO_MIN_ROWS = 5_000
+# With workers, the coordinator moves the watermark at most this often (and once they are done):
+# each move is a transaction of its own (the lock checked, the row upserted, a commit the server
+# writes to its log), and one after every worker's batch doubled the commits of a run. A run killed
+# meanwhile reads those seconds again (newer-wins makes that harmless).
+WATERMARK_SECONDS = 1.0
 # A container's CPU limit, under cgroup v2: "QUOTA PERIOD" in microseconds, or "max PERIOD" for none.
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
@@ -179,17 +184,21 @@ class _Coordinator:
         """Split `window` across `workers` processes by key; move the watermark to where all have committed."""
         job = self.job.model_copy(update={"workers": workers})
         pool = WorkerPool(job, self.plan, window, self.tally.counts, self.context.shard)
+        reached, moved = None, time.monotonic()
         try:
             with pool:
                 for reached in pool.committed():
                     self.tally.counts = pool.counts
                     if self.progress is not None:
                         self.progress.advance(self.tally.counts)
-                    if self.plan.moves_watermark:
+                    if self.plan.moves_watermark and time.monotonic() - moved >= WATERMARK_SECONDS:
                         self._move_watermark(reached)
+                        moved = time.monotonic()
         finally:
             # What the workers committed, to their last report: the pool waits for them as the block ends.
             self.tally.counts = pool.counts
+        if self.plan.moves_watermark:
+            self._move_watermark(reached)
 
     def _move_watermark(self, reached: Position | None) -> None:
         if reached is None or self.watermark == advance(self.watermark, reached):
