@@ -20,16 +20,13 @@ from typing import Any
 
 import click
 import orjson
-from tqdm import tqdm
 
 from etl import logs
 from etl.config import Config, JobConfig, load_config
 from etl.database.engines import masked, open_target
 from etl.database.faults import database_errors
-from etl.demo import run_demo
 from etl.errors import ConfigError, EtlError, Interrupted, JobBusy
 from etl.export import FORMATS, export_job
-from etl.metrics import write_metrics
 from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
 from etl.runs import RunCounts
 from etl.schema import LOCAL_FOLDER, init_target
@@ -130,9 +127,13 @@ class _Bar:
     """A progress bar per job on a terminal: rows done of the window, rate, ETA and rejects."""
 
     def __init__(self) -> None:
-        self.bar: tqdm | None = None
+        self.bar: Any = None  # a tqdm, once started
 
     def start(self, job: str, total: int) -> None:
+        # Imported here, as the metrics' and the demo's modules are where they serve: a cron tick
+        # (no terminal, no metrics file) does not load them (~60 ms of its start, measured with -X importtime).
+        from tqdm import tqdm
+
         self.close()
         self.bar = tqdm(total=total, desc=job, unit=" rows", unit_scale=True, file=sys.stderr, leave=False,
                         dynamic_ncols=True)
@@ -312,6 +313,8 @@ def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, shar
         codes.append(0)
         _report(context, result)
     if metrics_file is not None:
+        from etl.metrics import write_metrics
+
         write_metrics(metrics_file, _statuses(context, selected)[0])
     sys.exit(_worst(codes))
 
@@ -377,6 +380,8 @@ def status(context: click.Context, jobs: tuple[str, ...], as_json: bool, max_lag
         for line in _status_lines(statuses):
             click.echo(line)
     if metrics_file is not None:
+        from etl.metrics import write_metrics
+
         write_metrics(metrics_file, statuses)
     if max_lag is not None:
         for item in statuses:
@@ -485,6 +490,8 @@ def rejects(context: click.Context, jobs: tuple[str, ...], retry: bool, limit: i
 @_guarded
 def demo(folder: Path, pushes: int) -> None:
     """Run the job end to end on SQLite files in DIR: no server needed."""
+    from etl.demo import run_demo
+
     report = run_demo(folder, pushes)
     click.echo(f"Built {report.folder}/jdp.db: a jdp_tb_trade push table with {pushes + 2} pushes (2 of them broken)")
     click.echo(f"  and a jdp_tb_refund table with {report.refunds} refunds waiting for the seller.")
