@@ -39,7 +39,8 @@ log = logging.getLogger("etl")
 # More than 4 processes share one target's locks and disk for little more.
 AUTO_WORKERS = 4
 AUTO_MIN_ROWS = 5_000
-# With workers, the coordinator moves the watermark at most this often (and once they are done):
+# With workers, the coordinator moves the watermark at most this often (the first time at once, and
+# once they are done):
 # each move is a transaction of its own (the lock checked, the row upserted, a commit the server
 # writes to its log), and one after every worker's batch doubled the commits of a run. A run killed
 # meanwhile reads those seconds again (newer-wins makes that harmless).
@@ -184,15 +185,15 @@ class _Coordinator:
         """Split `window` across `workers` processes by key; move the watermark to where all have committed."""
         job = self.job.model_copy(update={"workers": workers})
         pool = WorkerPool(job, self.plan, window, self.tally.counts, self.context.shard)
-        reached, moved = None, time.monotonic()
+        reached, moved = None, float("-inf")  # the first commit of all workers moves it at once
         try:
             with pool:
                 for reached in pool.committed():
                     self.tally.counts = pool.counts
                     if self.progress is not None:
                         self.progress.advance(self.tally.counts)
-                    if self.plan.moves_watermark and time.monotonic() - moved >= WATERMARK_SECONDS:
-                        self._move_watermark(reached)
+                    if self.plan.moves_watermark and time.monotonic() - moved >= WATERMARK_SECONDS \
+                            and self._move_watermark(reached):
                         moved = time.monotonic()
         finally:
             # What the workers committed, to their last report: the pool waits for them as the block ends.
@@ -200,9 +201,10 @@ class _Coordinator:
         if self.plan.moves_watermark:
             self._move_watermark(reached)
 
-    def _move_watermark(self, reached: Position | None) -> None:
+    def _move_watermark(self, reached: Position | None) -> bool:
+        """Save the watermark at `reached` when that moves it; returns whether it moved."""
         if reached is None or self.watermark == advance(self.watermark, reached):
-            return
+            return False
         position = advance(self.watermark, reached)
 
         def save() -> None:
@@ -213,6 +215,7 @@ class _Coordinator:
 
         self.context.on_target("moving the watermark", save)
         self.watermark = position
+        return True
 
     def _load_watermark(self) -> Position | None:
         with self.context.target_engine.begin() as connection:
