@@ -40,10 +40,9 @@ log = logging.getLogger("etl")
 AUTO_WORKERS = 4
 AUTO_MIN_ROWS = 5_000
 # With workers, the coordinator moves the watermark at most this often (the first time at once, and
-# once they are done):
-# each move is a transaction of its own (the lock checked, the row upserted, a commit the server
-# writes to its log), and one after every worker's batch doubled the commits of a run. A run killed
-# meanwhile reads those seconds again (newer-wins makes that harmless).
+# once they are done): each move is a transaction of its own (the lock checked, the row upserted, a
+# commit the server writes to its log), and one after every worker's batch doubled the commits of a
+# run. A run killed meanwhile reads those seconds again (newer-wins makes that harmless).
 WATERMARK_SECONDS = 1.0
 # A container's CPU limit, under cgroup v2: "QUOTA PERIOD" in microseconds, or "max PERIOD" for none.
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
