@@ -149,7 +149,9 @@ class Extras:
         """Add the job's columns to the rows of one push (its own fresh rows), or raise TranslateError."""
         for row in rows.tables.get(self.kind.parent, ()):
             if EXT in row:
-                row[EXT] = orjson.dumps(row[EXT]).decode() if self.keep_ext else None
+                # The JSON text as orjson makes it, UTF-8 bytes: the writers take bytes as text, and
+                # LOAD DATA's file takes them as they are (see etl.database.literals.load_file).
+                row[EXT] = orjson.dumps(row[EXT]) if self.keep_ext else None
         for table, columns in self.columns.items():
             # A path starts at the row's own object, or (a child's) at its parent's: see `labels`.
             own, *parent = labels(self.kind, table)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from etl.database.faults import error_code
-from etl.database.literals import load_lines
+from etl.database.literals import load_file
 
 # The server does not allow LOAD DATA LOCAL (local_infile is off on it, or on the client):
 # MySQL says 1148 or 3948, MariaDB 10.5+ 4166.
@@ -53,10 +53,10 @@ def load_rows(connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping
     """
     if not rows:
         return
-    columns = list(rows[0])
+    columns, lines = load_file(rows)
     quote = connection.dialect.identifier_preparer.quote
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="\n", prefix="etl-", suffix=".tsv") as file:
-        file.write(load_lines(rows, columns))
+    with tempfile.NamedTemporaryFile("wb", prefix="etl-", suffix=".tsv") as file:
+        file.write(lines)
         file.flush()
         try:
             result = connection.exec_driver_sql(

@@ -26,6 +26,19 @@ _SQLITE_DATETIME = sqlite.DATETIME(
     storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
     regexp=r"(\d+)-(\d+)-(\d+)[ T](\d+):(\d+):(\d+)(?:\.(\d+))?",
 )
+
+
+class _Text(sa.TypeDecorator):
+    """A target's unbounded text column, which also takes bytes as UTF-8 text: oms_trade.ext comes as
+    orjson's bytes (etl.extra), and a driver would store bytes in a TEXT column as a BLOB (SQLite)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, _dialect: sa.Dialect) -> Any:
+        return value.decode() if type(value) is bytes else value
+
+
 # IN lists of bound values are chunked below 1,000: SQLite before 3.32 allowed 999 variables.
 IN_CHUNK = 999
 # An IN list of ids written as digits (`ids_in`) binds nothing, so one statement serves a whole batch
@@ -90,10 +103,10 @@ def reflect(engine: Engine, names: Iterable[str], *, role: str = "target") -> di
     def _types(_inspector: Any, _table: sa.Table, column: dict[str, Any]) -> None:
         if sqlite_target and isinstance(column["type"], sa.DateTime):
             column["type"] = _SQLITE_DATETIME
-        elif isinstance(column["type"], sa.JSON):
+        elif isinstance(column["type"], sa.JSON) or role == "target" and isinstance(column["type"], sa.Text):
             # MySQL's JSON (oms_trade.ext) is read and written as the text the push had: the type
             # would parse it into Python objects, and an export would print their repr.
-            column["type"] = sa.Text()
+            column["type"] = _Text()
 
     tables = {}
     for name in names:
