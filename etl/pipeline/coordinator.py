@@ -24,7 +24,7 @@ from etl.errors import EtlError, Interrupted
 from etl.pipeline.context import RunContext, open_run
 from etl.pipeline.plan import Plan
 from etl.pipeline.reading import rejected_batches, unplaced, window_batches
-from etl.pipeline.step import BatchStep, Tally, few_collections
+from etl.pipeline.step import BatchStep, Tally, batch_memory
 from etl.pipeline.workers import WorkerPool
 from etl.runs import RunCounts, finish_run, start_run
 from etl.shard import WHOLE, Shard
@@ -127,7 +127,7 @@ class _Coordinator:
     def read_recorded(self, run_id: int, window: Window | None) -> None:
         """Read what the plan says, then record the run's outcome: ok, failed or interrupted."""
         try:
-            with few_collections():
+            with batch_memory():
                 self._read(window)
         except KeyboardInterrupt as stop:
             self._finish(run_id, "interrupted", stop)

@@ -26,7 +26,7 @@ from etl.errors import EtlError
 from etl.pipeline.context import open_run
 from etl.pipeline.plan import Plan
 from etl.pipeline.reading import window_batches
-from etl.pipeline.step import BatchStep, Tally, few_collections
+from etl.pipeline.step import BatchStep, Tally, batch_memory
 from etl.runs import RunCounts
 from etl.shard import Shard
 from etl.source import Window
@@ -120,7 +120,7 @@ def _write_share(job: JobConfig, plan: Plan, window: Window, shard: Shard, part:
 
     # The watermark a worker reports is its own: how far it has committed its share.
     reached = None
-    with open_run(job, shard, worker=part) as context, few_collections():
+    with open_run(job, shard, worker=part) as context, batch_memory():
         step = BatchStep(context, plan, tally, saves_watermark=False)
         for batch in window_batches(context, window, check):
             reached = step(batch, reached, advances=plan.moves_watermark)
