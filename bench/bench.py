@@ -23,7 +23,11 @@ and, when asked:
   shards       (`--shards N`) `etl run --shard I/N --workers 1` over the fresh window as N processes
                at once, as N pods would run, into empty OMS tables of their own (checked as above)
 
-and prints trades/s, MB/s of JSON, peak RSS (summed over the job's processes: with
+With `--rounds N` the reference and the defaults run alternately N times each, every time into
+new databases, and each is reported by its median run: one run of each is at the mercy of this
+machine's noise (a ratio moved by 5-10% between identical runs), N alternate runs are not.
+
+Prints trades/s, MB/s of JSON, peak RSS (summed over the job's processes: with
 `--workers` the coordinator and its workers), the CPU seconds of the job's processes and, for
 a server on this machine, of the server, and the ratios to the baseline and to the reference
 (each fresh run against the reference of its own number of processes). Compare ratios
@@ -210,7 +214,8 @@ def timed(phase: str, command: list[str], trades: int, json_mb: float, *, alongs
     for process, (out, err) in zip(processes, outputs):
         if process.returncode != 0:
             sys.exit(f"{phase} failed:\n{out}{err}")
-        print(f"  {phase}: {out.strip() or err.strip()}", file=sys.stderr)
+        server_text = "" if server is None else f", the server's CPU {server:.1f} s"
+        print(f"  {phase}: {out.strip() or err.strip()} ({seconds:.1f} s{server_text})", file=sys.stderr)
         reported = re.search(r"read (\d+)", out)
         read += int(reported.group(1)) if reported else trades // alongside
     return Measure(phase, read, seconds, peak[0] / 2**20, json_mb, _children_cpu() - job_before, server)
@@ -228,6 +233,11 @@ def _fresh_target(server: sa.URL, name: str, folder: Path, source: str, settings
     etl = _write_job(folder / f"{name}.yaml", source, target, settings)
     subprocess.run([*etl, "init"], check=True, stdout=subprocess.DEVNULL)
     return target, etl
+
+
+def median_run(measures: list[Measure]) -> Measure:
+    """The run of median wall time (of an even number, the slower of the middle two)."""
+    return sorted(measures, key=lambda measure: measure.seconds)[len(measures) // 2]
 
 
 def reference_phase(server: sa.URL, prefix: str, folder: Path, source: str, processes: int, *, keep_ext: bool,
@@ -278,6 +288,9 @@ def main() -> None:
                         help="also write the same rows with bench/reference.py (as many processes as each fresh "
                              "run compared: --workers, and the defaults' workers) and report each fresh run's "
                              "ratio to it")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="run the reference and the defaults alternately N times each (into new databases each "
+                             "time) and report each by its median run (default 1)")
     parser.add_argument("--shards", type=int, default=0, metavar="N",
                         help="also run the fresh window as N shards at once (`etl run --shard I/N --workers 1`, N "
                              "processes as N pods would be, on this machine) into PREFIX_shards")
@@ -285,6 +298,8 @@ def main() -> None:
                         help="a file of DDL that `etl init` applies to the OMS tables after the job's own (as a "
                              "user's sql/local/ would): to measure a lever of the schema, such as a compression")
     arguments = parser.parse_args()
+    if arguments.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     server = sa.make_url(arguments.url)
     global SERVER_PID
@@ -314,12 +329,18 @@ def main() -> None:
         written: dict[str, str] = {}  # a phase: the database it wrote, checked against etl run's
         defaults_line = ""
 
-        def reference(processes: int) -> None:
+        def reference(processes: int) -> Measure | None:
+            if not arguments.reference:
+                return None
+            measure, database = reference_phase(server, arguments.prefix, folder, source, processes,
+                                                keep_ext=not arguments.no_ext, pushes=n, json_mb=json_mb)
+            written[measure.phase] = database
+            return measure
+
+        def reference_once(processes: int) -> None:
             if arguments.reference and processes not in references:
-                measure, database = reference_phase(server, arguments.prefix, folder, source, processes,
-                                                    keep_ext=not arguments.no_ext, pushes=n, json_mb=json_mb)
-                references[processes], written[measure.phase] = measure, database
-                results.append(measure)
+                references[processes] = reference(processes)
+                results.append(references[processes])
 
         if arguments.defaults:
             # Nothing but source and target: what `etl run` does for a user who tunes nothing.
@@ -334,8 +355,17 @@ def main() -> None:
             # not yet flushed or purged), which put the defaults 5-9% ahead of the same job run after the
             # reference on an 18 GB pool (bench/RESULTS.md, 2026-12-05 17:10): that advantage is the
             # yardstick's, not the job's.
-            reference(processes)
-            untuned = timed("etl run, defaults (fresh window)", [*defaults_etl, "run"], n, json_mb)
+            yardsticks, runs = [], []
+            for _ in range(arguments.rounds):
+                yardsticks.append(reference(processes))
+                if runs:  # new tables for every run
+                    _fresh_target(server, f"{arguments.prefix}_defaults", folder, source,
+                                  "    keep_ext: false\n" if arguments.no_ext else "")
+                runs.append(timed("etl run, defaults (fresh window)", [*defaults_etl, "run"], n, json_mb))
+            if arguments.reference:
+                references[processes] = median_run(yardsticks)
+                results.append(references[processes])
+            untuned = median_run(runs)
             compared[untuned.phase], written[untuned.phase] = processes, defaults_target
             results.append(untuned)
         fresh = timed("etl run (fresh window)", [*etl, "run", *workers], n, json_mb)
@@ -347,14 +377,14 @@ def main() -> None:
                   [*etl, "retranslate", "bench", "--since", "2000-01-01", "--until", "2100-01-01", *workers],
                   n, json_mb),
         ]
-        reference(arguments.workers)
+        reference_once(arguments.workers)
         if arguments.shards:
             sharded_target, sharded_etl = _fresh_target(server, f"{arguments.prefix}_shards", folder, source, tuned)
             phase = f"etl run, {arguments.shards} shards at once (fresh window)"
             results.append(timed(phase, [*sharded_etl, "run", "--shard", f"{{i}}/{arguments.shards}", "--workers",
                                          "1"], n, json_mb, alongside=arguments.shards))
             compared[phase], written[phase] = arguments.shards, sharded_target
-            reference(arguments.shards)
+            reference_once(arguments.shards)
     if written:
         check_same_rows(target, written)
     baseline = None
@@ -365,10 +395,12 @@ def main() -> None:
         results.append(baseline)
 
     local_sql = f"sql/local {arguments.local_sql.name}, " if arguments.local_sql else ""
+    rounds_line = (f"; the reference and the defaults: each the median of {arguments.rounds} alternate runs"
+                   if arguments.rounds > 1 and arguments.defaults else "")
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
           f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {local_sql}{available_cores()} cores, "
           f"server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool"
-          f"{defaults_line}")
+          f"{defaults_line}{rounds_line}")
     header = "| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | job CPU s | server CPU s | vs pandas |"
     rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     if arguments.reference:
