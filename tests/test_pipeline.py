@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from support import etl, rows_at
 
 from etl.pipeline import retranslate_job, run_job
+from etl.pipeline.step import batch_memory
 from etl.synth import PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -264,3 +266,13 @@ def test_a_source_clock_with_fractions_is_kept_to_the_second(dbs, factory, tmp_p
     config = str(dbs.config_file(tmp_path, {"tb": {}}))
     code, _, err = etl("--config", config, "verify", "tb", "--since", "2026-11-11", "--until", "2026-11-12")
     assert code == 0 and "holds every push" in err
+
+
+def test_batch_memory_is_given_back_after_the_run():
+    # A run raises the cycle collector's threshold and keeps freed memory (glibc); an embedding
+    # process gets its own settings back when the run ends, also when it fails.
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), batch_memory():
+        assert gc.get_threshold()[0] >= 20_000
+        raise RuntimeError("a failing run")
+    assert gc.get_threshold() == before

@@ -57,8 +57,8 @@ _MALLOC_DEFAULTS = ((-1, 128 << 10), (-3, 128 << 10))
 
 
 def _mallopt(settings: tuple[tuple[int, int], ...]) -> None:
-    if "CS_GNU_LIBC_VERSION" not in os.confstr_names:
-        return  # not glibc (macOS, musl): its own policy stands
+    if "CS_GNU_LIBC_VERSION" not in getattr(os, "confstr_names", {}):
+        return  # not glibc (macOS, musl, Windows): its own policy stands
     mallopt = ctypes.CDLL(None).mallopt
     for parameter, value in settings:
         mallopt(parameter, value)
