@@ -344,8 +344,9 @@ def main() -> None:
 
         if arguments.defaults:
             # Nothing but source and target: what `etl run` does for a user who tunes nothing.
+            defaults_settings = "    keep_ext: false\n" if arguments.no_ext else ""
             defaults_target, defaults_etl = _fresh_target(server, f"{arguments.prefix}_defaults", folder, source,
-                                                          "    keep_ext: false\n" if arguments.no_ext else "")
+                                                          defaults_settings)
             job = load_config(defaults_etl[-1]).job("bench")
             # What the run will start: `auto` decides by the machine's cores and the window's size, as here.
             processes = auto_workers(available_cores(), n) if job.workers == "auto" else job.workers
@@ -359,8 +360,7 @@ def main() -> None:
             for _ in range(arguments.rounds):
                 yardsticks.append(reference(processes))
                 if runs:  # new tables for every run
-                    _fresh_target(server, f"{arguments.prefix}_defaults", folder, source,
-                                  "    keep_ext: false\n" if arguments.no_ext else "")
+                    _fresh_target(server, f"{arguments.prefix}_defaults", folder, source, defaults_settings)
                 runs.append(timed("etl run, defaults (fresh window)", [*defaults_etl, "run"], n, json_mb))
             if arguments.reference:
                 references[processes] = median_run(yardsticks)

@@ -202,9 +202,9 @@ class _Coordinator:
 
     def _move_watermark(self, reached: Position | None) -> bool:
         """Save the watermark at `reached` when that moves it; returns whether it moved."""
-        if reached is None or self.watermark == advance(self.watermark, reached):
+        position = None if reached is None else advance(self.watermark, reached)
+        if position is None or position == self.watermark:
             return False
-        position = advance(self.watermark, reached)
 
         def save() -> None:
             self.context.lock.ensure()
