@@ -63,6 +63,9 @@ class JobConfig(BaseModel):
     key_column: str
     modified_column: str
     json_column: str
+    # The column holding each row's content hash; None: Jushita's jdp_hashcode where the table has it,
+    # else the job hashes each document it reads (see etl.source.Push).
+    hash_column: str | None = None
     sellers: tuple[str, ...] | None = None
     # 1,000: with two workers, batches of 2,000 were 0.69-0.83x of batches of 1,000's speed and peaked
     # at ~350 MB; with one process the size made no difference (bench/RESULTS.md, 2026-12-05).
@@ -115,10 +118,10 @@ class JobConfig(BaseModel):
             raise ValueError(f"is not a known kind (known: {', '.join(sorted(KINDS))})")
         return value
 
-    @field_validator("table", "key_column", "modified_column", "json_column")
+    @field_validator("table", "key_column", "modified_column", "json_column", "hash_column")
     @classmethod
-    def _check_identifier(cls, value: str, info: ValidationInfo) -> str:
-        if not _IDENTIFIER.match(value):
+    def _check_identifier(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _IDENTIFIER.match(value):
             what = "table" if info.field_name == "table" else "column"
             raise ValueError(f"is not a plain {what} name (letters, digits and _)")
         return value

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from etl.bookkeeping import BOOKKEEPING, MODIFIED, REJECT
+from etl.bookkeeping import BOOKKEEPING, CONTENT, MODIFIED, REJECT
 from etl.database.load_data import load_rows
 from etl.database.tables import chunks, id_chunks, ids_in, upsert
 from etl.source import Push
@@ -37,9 +37,31 @@ class Rejected(NamedTuple):
 Outcome = Translated | Rejected
 
 
+class Held(NamedTuple):
+    """What the target holds for a key: the version its row was written at, and the content hash of
+    that push (None for a row written before the job kept it: unknown, equal to no push)."""
+
+    version: tuple[tuple[Any, ...], ...]
+    content: str | None
+
+
 def _version(values: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
     # NULL sorts before any value: a push without `modified` never beats one with it.
     return tuple((0,) if value is None else (1, value) for value in values)
+
+
+def newer(version: tuple, content: str | None, held: Held) -> bool | None:
+    """Is a push of `version` (from `Sink.version_of`) and `content` newer than what the target holds?
+    None: it is the push the target holds.
+
+    The last element of a version is the push's jdp_modified. Where it is the held row's, the two
+    pushes came within one second, which the platform's clock cannot order: the source updates a
+    row in place, so the one read now is the row's newest state, and it is newer unless its content
+    is the same. Across different seconds newer wins on the kind's version columns, then jdp_modified.
+    """
+    if version[-1] == held.version[-1]:
+        return None if content is not None and content == held.content else True
+    return version > held.version
 
 
 class Sink:
@@ -55,6 +77,7 @@ class Sink:
         self.parent = tables[kind.parent]
         self.key = self.parent.c[kind.key_column]
         self.version_columns = [self.parent.c[name] for name in (*kind.version, MODIFIED)]
+        self.content = self.parent.c[CONTENT]
         self.lengths = {
             name: [(column.name, column.type.length) for column in tables[name].columns
                    if isinstance(column.type, sa.String) and column.type.length]
@@ -65,25 +88,27 @@ class Sink:
     def table_names(kind: Kind) -> tuple[str, ...]:
         return tuple(dict.fromkeys((kind.parent, *kind.children, *kind.uses, *BOOKKEEPING)))
 
-    def held_versions(self, connection: sa.Connection, keys: Sequence[int], *, lock: bool) -> dict[int, tuple]:
+    def held_versions(self, connection: sa.Connection, keys: Sequence[int], *, lock: bool) -> dict[int, Held]:
         """The versions the target holds for `keys` (those it has), locked for the batch when `lock`."""
         held = {}
         for chunk in id_chunks(keys):
-            query = sa.select(self.key, *self.version_columns).where(ids_in(self.key, chunk))
+            query = sa.select(self.key, self.content, *self.version_columns).where(ids_in(self.key, chunk))
             if lock:
                 query = query.with_for_update()
-            held.update({row[0]: _version(row[1:]) for row in connection.execute(query)})
+            held.update({row[0]: Held(_version(row[2:]), row[1]) for row in connection.execute(query)})
         return held
 
     @staticmethod
-    def already_written(pushes: Sequence[Push], held: dict[int, tuple]) -> set[int]:
-        """Keys whose push (same key, same jdp_modified) the target holds already.
+    def already_written(pushes: Sequence[Push], held: dict[int, Held]) -> set[int]:
+        """Keys whose push the target holds already: the same jdp_modified and the same content.
 
-        Jushita stamps jdp_modified on every write, so an equal stamp is the same push: a run
-        re-reading its lookback window skips these before parsing them (cheap catch-up).
+        A run re-reading its lookback window skips these before parsing them (cheap catch-up); what
+        `newer` would call the same push, told before translating (same content, same version).
         """
         # The last element of a held version is the row's jdp_modified (NOT NULL), as _version puts it.
-        return {push.key for push in pushes if push.target_key in held and held[push.target_key][-1] == (1, push.stamp)}
+        return {push.key for push in pushes
+                if (found := held.get(push.target_key)) is not None and found.version[-1] == (1, push.stamp)
+                and push.content is not None and push.content == found.content}
 
     def fitting(self, outcomes: list[Outcome]) -> list[Outcome]:
         """`outcomes`, a push with a text longer than its column rejected (with `check_lengths`)."""
@@ -102,9 +127,11 @@ class Sink:
         return item
 
     def parent_row(self, item: Translated) -> Row:
-        """The parent row of a translated push, the push's jdp_modified set in it (the rows are the push's own)."""
+        """The parent row of a translated push, the push's jdp_modified and content hash set in it (the
+        rows are the push's own)."""
         row = item.rows.tables[self.kind.parent][0]
         row[MODIFIED] = item.push.stamp
+        row[CONTENT] = item.push.content
         return row
 
     def version_of(self, parent: Row) -> tuple:
@@ -117,8 +144,8 @@ class Sink:
     ) -> int:
         """Write one batch; returns how many parents it changed.
 
-        `replace_equal` rewrites a push whose version equals the target's (retranslate,
-        after a translator fix); a plain run skips it as the same version. `load_data` writes
+        `replace_equal` rewrites the push the target holds (retranslate, after a translator fix);
+        a plain run skips it (see `newer`). `load_data` writes
         new parents and all children with LOAD DATA LOCAL (MySQL; it raises `LoadRefused`
         where plain statements would have refused a value, and the caller writes the batch again
         without it). `present`, when the caller read the held versions just before, limits the
@@ -137,8 +164,8 @@ class Sink:
             if current is None:
                 winners.append((item, row))
                 continue
-            incoming = self.version_of(row)
-            if incoming > current or (replace_equal and incoming == current):
+            wins = newer(self.version_of(row), item.push.content, current)
+            if wins or (replace_equal and wins is None):
                 winners.append((item, row))
         if winners:
             self._replace(connection, winners, held, load_data)
@@ -147,7 +174,7 @@ class Sink:
         return len(winners)
 
     def _replace(
-        self, connection: sa.Connection, winners: list[tuple[Translated, Row]], held: dict[int, tuple],
+        self, connection: sa.Connection, winners: list[tuple[Translated, Row]], held: dict[int, Held],
         load_data: bool,
     ) -> None:
         keys = [item.rows.key for item, _ in winners]

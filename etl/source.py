@@ -11,6 +11,7 @@ end with the primary key and so are already in keyset order.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ def target_key(key: int | str) -> int | None:
     return None
 
 
+# The column of Jushita's push tables that holds a hash of each row's jdp_response.
+JUSHITA_HASH = "jdp_hashcode"
 # Character sets whose stored bytes are UTF-8 as they are; None is a binary column (BLOB), whose
 # bytes are the lander's, taken as UTF-8 as JSON is.
 _UTF8 = frozenset({None, "utf8", "utf8mb3", "utf8mb4", "ascii", "binary"})
@@ -59,23 +62,43 @@ def _stored_charset(engine: Engine, table: str, column: str) -> str | None:
         ), {"table": table, "column": column}).scalar()
 
 
+def document_hash(document: bytes) -> str:
+    """The job's own content hash of a document, for a source row without one: the first 128 bits of
+    its SHA-256, in hex. Two versions of one trade within one second must never look alike, and
+    SHA-256 is in every Python and computed by the CPU's SHA instructions where it has them (x86,
+    ARMv8): cheaper there than MD5 or BLAKE2 (bench/RESULTS.md)."""
+    return hashlib.sha256(document).hexdigest()[:32]
+
+
 class Push(NamedTuple):
-    """One source row as the engine needs it: key, position and the raw document.
+    """One source row as the engine needs it: key, position, the raw document and its content hash.
 
     `key` is as the source holds it (an int, or a str for a text key column): keyset order
     is the source's. `target_key` is the id the target rows carry (see `target_key`), found once
-    when the row is read. A named tuple, not a frozen dataclass: a run makes one a push, and a
-    frozen dataclass's __init__ cost three times as much.
+    when the row is read. `content` tells two versions of a row apart that share a `modified`
+    second (the platform's clock has whole seconds, and it updates a row in place): the source's
+    own hash (Jushita's jdp_hashcode), or `document_hash` of the document where it has none. A
+    named tuple, not a frozen dataclass: a run makes one a push, and a frozen dataclass's
+    __init__ cost three times as much.
     """
 
     key: int | str
     modified: datetime | None
     document: bytes | None
     target_key: int | None
+    content: str | None
 
     @classmethod
-    def of(cls, key: int | str, modified: datetime | None, document: bytes | None) -> Push:
-        return cls(key, modified, document, target_key(key))
+    def of(cls, key: int | str, modified: datetime | None, document: bytes | None,
+           content: str | bytes | int | None = None) -> Push:
+        """A push as read; `content` is the source's hash column (None: it has none, or it is NULL)."""
+        if content is None:
+            content = None if document is None else document_hash(document)
+        elif type(content) is bytes:  # a session whose results are `binary` (see SourceTable._reading)
+            content = content.decode()
+        elif type(content) is not str:
+            content = str(content)
+        return cls(key, modified, document, target_key(key), content)
 
     @property
     def stamp(self) -> datetime | None:
@@ -125,9 +148,11 @@ class SourceTable:
     """A push table of one job: its reflected columns and the job's seller filter."""
 
     def __init__(self, engine: Engine, name: str, columns: tuple[str, str, str], sellers: Sequence[str] | None,
-                 partition: tuple[int, int] | None = None) -> None:
+                 partition: tuple[int, int] | None = None, hash_column: str | None = None) -> None:
         """`columns`: the key, modified and JSON columns. `partition` (i, n) keeps the rows whose
-        key modulo n is i: one worker's share."""
+        key modulo n is i: one worker's share. `hash_column`: the column holding each row's content
+        hash; None takes Jushita's `jdp_hashcode` where the table has it (else the job hashes the
+        documents it reads)."""
         try:
             self.table = reflect(engine, [name], role="source")[name]
         except sa.exc.NoSuchTableError:
@@ -135,6 +160,8 @@ class SourceTable:
                 f"source database {engine.url.render_as_string(hide_password=True)} has no table {name}"
             ) from None
         missing = set(columns) - set(self.table.c.keys())
+        if hash_column is not None and hash_column not in self.table.c:
+            missing.add(hash_column)
         if missing:
             raise ConfigError(f"source table {name} lacks the column(s) {', '.join(sorted(missing))}")
         key, modified, document = columns
@@ -167,10 +194,17 @@ class SourceTable:
             column = sa.cast(column, mysql.CHAR(charset="utf8mb4"))
         self.document = (sa.type_coerce(column, sa.LargeBinary) if self.binary_results
                          else sa.cast(column, sa.LargeBinary)).label("document")
+        found = self.table.c.get(hash_column or JUSHITA_HASH)
+        self.content = (sa.null() if found is None else found).label("content")
         self.sellers = tuple(sellers) if sellers else None
         self.partition = partition
         if self.sellers and "seller_nick" not in self.table.c:
             raise ConfigError(f"source table {name} has no seller_nick column, so `sellers` cannot filter it")
+
+    @property
+    def pushed(self) -> tuple[sa.ColumnElement, ...]:
+        """The columns a push is read from: key, modified time, document and content hash (see `Push.of`)."""
+        return (self.key, self.modified, self.document, self.content)
 
     @contextmanager
     def _reading(self, *, stream: bool = False) -> Iterator[sa.Connection]:
@@ -210,9 +244,9 @@ class SourceTable:
 
     def batch_query(self, window: Window, after: Position | None, limit: int,
                     columns: Sequence[sa.ColumnElement] | None = None) -> sa.Select:
-        """The next `limit` rows of `window` after `after`: key, modified and document, or `columns`
+        """The next `limit` rows of `window` after `after`: the `pushed` columns, or `columns`
         (pure: builds, does not run)."""
-        query = self._filtered(sa.select(*(columns or (self.key, self.modified, self.document))))
+        query = self._filtered(sa.select(*(columns or self.pushed)))
         if after is not None:
             if after.key is None:
                 query = query.where(self.modified >= after.modified)
@@ -242,8 +276,8 @@ class SourceTable:
         batch: list[Push] = []
         size = 0
         with self._reading(stream=True) as connection, closing(self._rows(connection, window, after, rows)) as found:
-            for key, modified, document in found:
-                batch.append(Push.of(key, modified, document))
+            for key, modified, document, content in found:
+                batch.append(Push.of(key, modified, document, content))
                 size += len(document or b"")
                 if size >= max_bytes:
                     break
@@ -277,15 +311,15 @@ class SourceTable:
 
     def read_keys(self, keys: Sequence[int | str]) -> list[Push]:
         """The pushes the source holds now for `keys` (those it still has), in keyset order."""
-        query = sa.select(self.key, self.modified, self.document).where(self.key.in_(keys))
+        query = sa.select(*self.pushed).where(self.key.in_(keys))
         with self._reading() as connection:
             rows = connection.execute(query).all()
-        pushes = [Push.of(row[0], row[1], row[2]) for row in rows]
+        pushes = [Push.of(*row) for row in rows]
         # Rows without jdp_modified sort first; they are rejected again with their reason.
         return sorted(pushes, key=lambda push: (push.modified is not None, push.modified or 0, push.position))
 
     def null_modified(self, limit: int) -> list[Push]:
         """Rows with no jdp_modified: keyset order cannot place them, so they are rejected by key."""
-        query = self._filtered(sa.select(self.key, self.modified, self.document)).where(self.modified.is_(None))
+        query = self._filtered(sa.select(*self.pushed)).where(self.modified.is_(None))
         with self._reading() as connection:
-            return [Push.of(row[0], None, row[2]) for row in connection.execute(query.order_by(self.key).limit(limit))]
+            return [Push.of(*row) for row in connection.execute(query.order_by(self.key).limit(limit))]

@@ -45,14 +45,15 @@ class Position:
 
 
 def resume_point(watermark: Position | None, lookback_seconds: int, start_from: datetime | None) -> Position | None:
-    """Where a run starts reading: `lookback_seconds` before the watermark, to catch late commits.
+    """Where a run starts reading: `lookback_seconds` before the watermark's second, to catch late commits.
 
-    With no watermark yet the run starts at `start_from` (or the beginning of the table).
+    With no lookback the run still reads the watermark's own second again: a run reads up to the
+    newest second while the platform may still be writing it, and a row it already passed in that
+    second may be pushed again with the same jdp_modified (a trade paid within the second it was
+    created). With no watermark yet the run starts at `start_from` (or the beginning of the table).
     """
     if watermark is None:
         return Position(start_from) if start_from is not None else None
-    if lookback_seconds == 0:
-        return watermark
     return Position(watermark.modified - timedelta(seconds=lookback_seconds))
 
 

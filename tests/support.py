@@ -47,16 +47,17 @@ def spawn(config: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def wait_for_watermark(target_url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    """Until the run has committed its first batch (or ended)."""
+def wait_for_watermark(target_url: str, process: subprocess.Popen, timeout: float = 60) -> bool:
+    """Until the run has committed its first batch: True, or False when it ended (or the time ran out) first."""
     engine = sa.create_engine(target_url)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and process.poll() is None:
             with engine.connect() as connection:
                 if connection.exec_driver_sql("SELECT COUNT(*) FROM etl_watermark").scalar():
-                    return
+                    return True
             time.sleep(0.01)
+        return False
     finally:
         engine.dispose()
 

@@ -150,6 +150,7 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell():
         (job_settings(kind="alibaba_order"), "table", "is required"),
         (job_settings(key_column="tid`; drop"), "key_column", "plain column name"),
         (job_settings(json_column=""), "json_column", "plain column name"),
+        (job_settings(hash_column="md5 hash"), "hash_column", "plain column name"),
         (job_settings(kind=["tb_trade"]), "kind", "valid string"),
     ],
     ids=[
@@ -176,6 +177,7 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell():
         "alibaba-without-table",
         "key-column-injection",
         "json-column-empty",
+        "hash-column-space",
         "kind-not-text",
     ],
 )

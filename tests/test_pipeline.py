@@ -237,7 +237,8 @@ def test_a_catch_up_run_skips_rows_already_written_before_parsing_them(dbs, fact
     rows = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0) for _ in range(5)]
     dbs.push(rows)
     run_job(dbs.job())
-    # Same stamp, so the same push as far as the job can know: a run does not even parse it again.
+    # The same jdp_modified and jdp_hashcode: the push the target holds, as the platform says. A run does
+    # not even parse it again.
     dbs.push([{**rows[0], "jdp_response": "{garbage"}])
     again = run_job(dbs.job())
     assert (again.counts.rows_read, again.counts.trades_written, again.counts.rejects) == (5, 0, 0)

@@ -97,7 +97,7 @@ def _reflect(job: JobConfig, source_engine: Engine, target_engine: Engine,
                                            "asking whether the target allows LOAD DATA LOCAL",
                                            lambda: _load_data_allowed(target_engine))
     with database_errors("source", job.source_url):
-        source = SourceTable(source_engine, job.table, job.source_columns, job.sellers, partition)
+        source = SourceTable(source_engine, job.table, job.source_columns, job.sellers, partition, job.hash_column)
     return RunContext(job, kind, source_engine, target_engine, sink, source, extras, load_data, retry)
 
 

@@ -29,7 +29,7 @@ from etl.extra import Extras
 from etl.pipeline.context import RunContext
 from etl.pipeline.plan import Plan
 from etl.runs import RunCounts
-from etl.sink import Outcome, Rejected, Sink, Translated
+from etl.sink import Held, Outcome, Rejected, Sink, Translated
 from etl.source import Push
 from etl.translate import Kind, TranslateError
 from etl.watermark import Position, advance, save_watermark
@@ -176,7 +176,7 @@ class BatchStep:
         present = None
         todo = batch
         if self.plan.skip_written:
-            # Re-read rows already written (the lookback) are skipped before parsing.
+            # Pushes the target holds already (a lookback re-reads them) are skipped before parsing.
             present = self.context.on_target("checking what is written", lambda: self._held(batch))
             done = Sink.already_written(batch, present)
             todo = [push for push in batch if push.key not in done]
@@ -189,7 +189,7 @@ class BatchStep:
         check_budget(self.job, rows_read, rejects + sum(isinstance(outcome, Rejected) for outcome in outcomes))
         return self._write(outcomes, batch[-1].position if advances else None, watermark, present)
 
-    def _held(self, batch: Sequence[Push]) -> dict[int, tuple]:
+    def _held(self, batch: Sequence[Push]) -> dict[int, Held]:
         with self.context.target_engine.connect() as connection:
             keys = [push.target_key for push in batch if push.target_key is not None]
             return self.sink.held_versions(connection, keys, lock=False)
