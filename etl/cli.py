@@ -23,13 +23,11 @@ import orjson
 
 from etl import logs
 from etl.config import Config, JobConfig, load_config
-from etl.database.engines import masked, open_target
-from etl.database.faults import database_errors
 from etl.errors import ConfigError, EtlError, Interrupted, JobBusy
 from etl.export import FORMATS, export_job
 from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
 from etl.runs import RunCounts
-from etl.schema import LOCAL_FOLDER, init_target
+from etl.schema import LOCAL_FOLDER, init_targets
 from etl.shard import WHOLE, Shard
 from etl.status import JobStatus, ShardStatus, job_status, open_rejects
 from etl.stopping import request_stop
@@ -69,6 +67,8 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except click.ClickException:
+            raise  # a usage error: click prints it with the command's usage, and exits 2
         except EtlError as error:
             _fail(str(error), error.exit_code)
         except KeyboardInterrupt as stop:
@@ -215,16 +215,8 @@ def main(context: click.Context, config_path: str, verbose: int, quiet: bool, lo
 def init(context: click.Context) -> None:
     """Create or upgrade the target tables of every job, then apply sql/local/*.sql beside the config (safe to repeat)."""
     config = _config(context)
-    local = Path(config.path).parent / LOCAL_FOLDER
-    seen = set()
-    for job in config.jobs:
-        if job.target in seen:
-            continue
-        seen.add(job.target)
-        with open_target(job.target_url, create=True) as engine, database_errors("target", job.target_url):
-            applied = init_target(engine, local)
-        state = f"applied {', '.join(applied)}" if applied else "up to date"
-        click.echo(f"{masked(job.target_url)}: {state}")
+    for target, applied in init_targets(config.jobs, Path(config.path).parent / LOCAL_FOLDER):
+        click.echo(f"{target}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
 _WORKERS = click.option(
@@ -242,8 +234,8 @@ class _ShardType(click.ParamType):
             return value
         try:
             return Shard.parse(value)
-        except ConfigError as error:
-            self.fail(str(error), param, ctx)
+        except ConfigError:
+            self.fail(f"--shard takes I/N (e.g. 3/8: the keys whose remainder modulo 8 is 3), not {value!r}", param, ctx)
 
 
 _SHARD = click.option(
@@ -258,12 +250,17 @@ def _with_workers(job: JobConfig, workers: int | None) -> JobConfig:
 
 
 def _period(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--since/--until: a window of modified times, [SINCE, UNTIL) (the library refuses an empty one)."""
+    """--since/--until: a window of modified times, [SINCE, UNTIL) (`_check_period` refuses an empty one)."""
     since = click.option("--since", required=True, type=click.DateTime(_DATETIME_FORMATS),
                          help="First modified time (inclusive).")
     until = click.option("--until", required=True, type=click.DateTime(_DATETIME_FORMATS),
                          help="End modified time (exclusive).")
     return since(until(command))
+
+
+def _check_period(since: datetime, until: datetime) -> None:
+    if not since < until:
+        raise click.BadParameter(f"{until} is not after --since {since}", param_hint="'--until'")
 
 
 _METRICS = click.option(
@@ -333,6 +330,7 @@ def retranslate(context: click.Context, job: str, since: datetime, until: dateti
     Newer still wins: a push older than what the OMS holds changes nothing, one of the
     same version is rewritten (that is what a re-translation after a fix is for).
     """
+    _check_period(since, until)
     with _progress(context) as bar:
         result = retranslate_job(_with_workers(_config(context).job(job), workers), since, until, bar, shard)
     _report(context, result)
@@ -414,6 +412,7 @@ def verify(context: click.Context, job: str, since: datetime, until: datetime, c
     # each of its workers would otherwise carry for nothing.
     from etl.verify import verify_job
 
+    _check_period(since, until)
     report = verify_job(_config(context).job(job), since, until, shard)
     table = report.table
     if csv_path is not None:
@@ -446,6 +445,7 @@ def export(context: click.Context, job: str, since: datetime, until: datetime, f
 
     A trade job writes oms_trade, oms_order and oms_promotion; a refund job oms_refund.
     """
+    _check_period(since, until)
     files = export_job(_config(context).job(job), since, until, form, folder)
     if not context.obj["quiet"]:
         for name, path in files.items():

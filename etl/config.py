@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from etl.bookkeeping import CONTENT, MODIFIED
 from etl.errors import ConfigError
-from etl.extra import compile_path
-from etl.kinds import KINDS
+from etl.translate import KINDS
+from etl.translate.paths import ExtraColumn, compile_path
 
 DEFAULT_PATH = "jobs.yaml"
 CONFIG_ENV = "ETL_CONFIG"
@@ -51,7 +52,8 @@ def _url(value: str) -> URL:
 class JobConfig(BaseModel):
     """One job: where pushes come from, where the OMS tables are, and how to read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # arbitrary types: a compiled JMESPath expression (ExtraColumn) is no pydantic type.
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     name: str
     # repr=False: a URL may carry a password, and a repr ends up in logs.
@@ -81,8 +83,9 @@ class JobConfig(BaseModel):
     load_data: bool = True
     # Processes per run; "auto": the machine's cores (at most 4), for a window large enough to pay for them.
     workers: int | Literal["auto"] = "auto"
-    # Target columns of the user's own (sql/local/), each fed from a JSON path: {table: {column: path}}.
-    extra_columns: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Target columns of the user's own (sql/local/), each fed from a JSON path: {table: {column: path}} in
+    # jobs.yaml, each path compiled here.
+    extra_columns: tuple[ExtraColumn, ...] = ()
     # oms_trade.ext keeps every trade field the translator did not map (~3 KB a trade); false writes NULL.
     keep_ext: bool = True
 
@@ -139,23 +142,33 @@ class JobConfig(BaseModel):
                     "modified_column": kind.source.modified, "json_column": kind.source.json}
         return {**{key: value for key, value in standard.items() if value is not None}, **data}
 
-    @field_validator("extra_columns")
+    @field_validator("extra_columns", mode="before")
     @classmethod
-    def _check_extra_columns(cls, value: dict[str, dict[str, str]], info: ValidationInfo) -> dict[str, dict[str, str]]:
+    def _compile_extra_columns(cls, value: Any, info: ValidationInfo) -> Any:
         kind = KINDS.get(info.data.get("kind", ""))
         if kind is None:
-            return value  # the kind's own error says why
+            return ()  # the kind's own error says why
+        if not isinstance(value, Mapping):
+            raise ValueError("must map tables to {column: path}")
+        compiled = []
         for table, columns in value.items():
-            if not columns:
-                raise ValueError(f"{table} lists no columns")
+            if not isinstance(columns, Mapping) or not columns:
+                raise ValueError(f"{table} must map at least one column to its path")
             for column, path in columns.items():
-                if not _IDENTIFIER.match(column):
+                if not isinstance(column, str) or not _IDENTIFIER.match(column):
                     raise ValueError(f"{table}: {column!r} is not a plain column name (letters, digits and _)")
+                if not isinstance(path, str):
+                    raise ValueError(f"{table}.{column}: the path must be text, not {path!r}")
                 try:
-                    compile_path(kind, table, path)
+                    expression = compile_path(kind, table, path)
                 except ValueError as error:
                     raise ValueError(f"{table}.{column}: {error}") from None
-        return value
+                written = (*kind.columns.get(table, ()), *((MODIFIED, CONTENT) if table == kind.parent else ()))
+                if column in written:
+                    raise ValueError(f"{table}.{column} is a column the {kind.name} job writes itself; "
+                                     "give the extra column another name")
+                compiled.append(ExtraColumn(table, column, path, expression))
+        return tuple(compiled)
 
     @field_validator("sellers")
     @classmethod

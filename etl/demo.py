@@ -15,8 +15,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from etl.config import JobConfig, load_config
-from etl.database.engines import open_source, open_target
+from etl.config import load_config
+from etl.context import JobContext, open_job
 from etl.database.tables import reflect, upsert
 from etl.pipeline import RunResult, run_job
 from etl.schema import apply_sql, init_target, sql_file
@@ -58,9 +58,7 @@ def write_demo_config(folder: Path) -> Path:
     return path
 
 
-def _build_source(job: JobConfig, pushes: int, seed: int) -> tuple[PushFactory, list]:
-    path = Path(job.source_url.database)
-    path.touch()
+def _build_source(opened: JobContext, pushes: int, seed: int) -> tuple[PushFactory, list]:
     factory = PushFactory(seed)
     trades, rows, moment = [], [], _START
     for _ in range(pushes):
@@ -73,36 +71,32 @@ def _build_source(job: JobConfig, pushes: int, seed: int) -> tuple[PushFactory, 
     rows.append({**broken, "jdp_response": broken["jdp_response"][:200]})  # truncated in transit
     failed = factory.row(factory.trade(moment), "WAIT_SELLER_SEND_GOODS", moment, moment)
     rows.append({**failed, "jdp_response": '{"error_response":{"code":50,"msg":"Remote service error"}}'})
-    with open_source(job.source_url) as engine:
-        with engine.begin() as connection:
-            apply_sql(connection, sql_file("source", "sqlite.sql"))
-        table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
-        with engine.begin() as connection:
-            connection.execute(table.delete())
-            connection.execute(sa.insert(table), rows)
+    with opened.source_engine.begin() as connection:
+        apply_sql(connection, sql_file("source", "sqlite.sql"))
+    _write_source(opened, "jdp_tb_trade", rows)
     return factory, trades
 
 
-def _write_source(job: JobConfig, name: str, rows: list[dict]) -> None:
-    with open_source(job.source_url) as engine:
-        table = reflect(engine, [name], role="source")[name]
-        with engine.begin() as connection:
-            upsert(connection, table, rows)
+def _write_source(opened: JobContext, name: str, rows: list[dict]) -> None:
+    """The "platform" pushes `rows` into the push table `name`, updating rows in place as Jushita does."""
+    table = reflect(opened.source_engine, [name], role="source")[name]
+    with opened.source_engine.begin() as connection:
+        upsert(connection, table, rows)
 
 
-def _refunds(job: JobConfig, trades: list, seed: int) -> tuple[RefundFactory, list]:
+def _refunds(opened: JobContext, trades: list, seed: int) -> tuple[RefundFactory, list]:
     """Buyers ask for a refund of one line in about one paid trade of thirty, after they paid."""
     factory = RefundFactory(seed)
     refunds = []
     for trade, moment in trades[3::30]:
         refund = factory.refund(moment, tid=trade.tid, oid=trade.lines[0]["oid"])
         refunds.append((refund, moment + timedelta(minutes=1)))
-    _write_source(job, "jdp_tb_refund",
+    _write_source(opened, "jdp_tb_refund",
                   [factory.row(refund, "WAIT_SELLER_AGREE", moment, moment) for refund, moment in refunds])
     return factory, refunds
 
 
-def _platform_updates(job: JobConfig, factory: PushFactory, trades: list, refund_factory: RefundFactory,
+def _platform_updates(opened: JobContext, factory: PushFactory, trades: list, refund_factory: RefundFactory,
                       refunds: list) -> None:
     """A tenth of the trades ship, one loses a line, the seller settles the refunds; nothing else changes."""
     later = trades[-1][1] + timedelta(minutes=5)
@@ -110,10 +104,23 @@ def _platform_updates(job: JobConfig, factory: PushFactory, trades: list, refund
     for index, (trade, _) in enumerate(trades[::10]):
         lines = trade.lines[:-1] if len(trade.lines) > 1 and index == 0 else None
         rows.append(factory.row(trade, "WAIT_BUYER_CONFIRM_GOODS", later, later + timedelta(seconds=index % 7), lines))
-    _write_source(job, "jdp_tb_trade", rows)
+    _write_source(opened, "jdp_tb_trade", rows)
     # Half are agreed and refunded, the rest are still waiting for the seller.
     settled = [refund_factory.row(refund, "SUCCESS", later, later) for refund, _ in refunds[::2]]
-    _write_source(job, "jdp_tb_refund", settled)
+    _write_source(opened, "jdp_tb_refund", settled)
+
+
+def _counts(opened: JobContext) -> tuple[dict[str, int], int]:
+    """Rows per OMS table, and the lines on hold for a refund in progress."""
+    with opened.target_engine.connect() as connection:
+        counts = {
+            name: connection.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+            for name in ("oms_trade", "oms_order", "oms_promotion", "oms_refund", "etl_reject")
+        }
+        on_hold = connection.execute(
+            sa.text("SELECT COUNT(*) FROM oms_order WHERE oms_status = 'REFUNDING'")
+        ).scalar_one()
+    return counts, on_hold
 
 
 def run_demo(folder: Path, pushes: int = 3000, seed: int = 20261111) -> DemoReport:
@@ -124,20 +131,14 @@ def run_demo(folder: Path, pushes: int = 3000, seed: int = 20261111) -> DemoRepo
     config = write_demo_config(folder)
     loaded = load_config(config)
     job, refund_job = loaded.job(JOB), loaded.job(REFUND_JOB)
-    factory, trades = _build_source(job, pushes, seed)
-    refund_factory, refunds = _refunds(job, trades, seed)
-    with open_target(job.target_url, create=True) as engine:
-        init_target(engine)
-    first = run_job(job), run_job(refund_job)
-    _platform_updates(job, factory, trades, refund_factory, refunds)
-    second = run_job(job), run_job(refund_job)
-    with open_target(job.target_url) as engine, engine.connect() as connection:
-        counts = {
-            name: connection.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
-            for name in ("oms_trade", "oms_order", "oms_promotion", "oms_refund", "etl_reject")
-        }
-        on_hold = connection.execute(
-            sa.text("SELECT COUNT(*) FROM oms_order WHERE oms_status = 'REFUNDING'")
-        ).scalar_one()
+    (folder / "jdp.db").touch()  # the "platform's" push database, which a job never creates
+    with open_job(job, create=True) as opened:
+        factory, trades = _build_source(opened, pushes, seed)
+        refund_factory, refunds = _refunds(opened, trades, seed)
+        init_target(opened.target_engine)
+        first = run_job(job), run_job(refund_job)
+        _platform_updates(opened, factory, trades, refund_factory, refunds)
+        second = run_job(job), run_job(refund_job)
+        counts, on_hold = _counts(opened)
     return DemoReport(folder, config, (*first, *second), counts, (job_status(job), job_status(refund_job)),
                       len(refunds), on_hold)

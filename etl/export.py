@@ -21,12 +21,11 @@ import sqlalchemy as sa
 
 from etl.config import JobConfig
 from etl.bookkeeping import MODIFIED
-from etl.database.engines import open_target
-from etl.database.faults import database_errors
-from etl.database.tables import chunks, reflect
+from etl.context import open_job
+from etl.database.tables import chunks, keyset_after
 from etl.errors import ConfigError, EtlError
 from etl.kinds import KINDS
-from etl.source import Period
+from etl.window import Period, Position, batches
 from etl.translate import Kind
 
 FORMATS = ("csv", "parquet")
@@ -109,13 +108,12 @@ def export_job(job: JobConfig, since: datetime, until: datetime, form: str, fold
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise EtlError(f"cannot create the export folder {folder}: {error.strerror or error}") from None
-    with open_target(job.target_url) as engine:
-        with database_errors("target", job.target_url):
-            tables = reflect(engine, [kind.parent, *kind.children])
+    with open_job(job) as opened:
+        tables = opened.target_tables([kind.parent, *kind.children])
         writers = {name: _writer(form, folder, table) for name, table in tables.items()}
         try:
-            with database_errors("target", job.target_url):
-                _copy(engine, kind, tables, writers, period)
+            with opened.on_target():
+                _copy(opened.target_engine, kind, tables, writers, period)
         except OSError as error:
             raise EtlError(f"cannot write the export to {folder}: {error.strerror or error}") from None
         finally:
@@ -133,16 +131,17 @@ def _copy(engine: sa.Engine, kind: Kind, tables: dict[str, sa.Table], writers: d
     # Keyset pages on one connection (the window's rows in (jdp_modified, key) order, as a run reads
     # the source): a streaming cursor would hold the connection that the children are read on.
     with engine.connect() as connection:
-        after = None
-        while True:
-            query = window if after is None else window.where(
-                modified >= after[0], sa.or_(modified > after[0], key > after[1]))
-            partition = connection.execute(query).all()
-            if not partition:
-                return
+
+        def page(after: Position | None) -> list[sa.Row]:
+            query = window if after is None else window.where(keyset_after(modified, key, after.modified, after.key))
+            return connection.execute(query).all()
+
+        def position(row: sa.Row) -> Position:
+            return Position(row._mapping[MODIFIED], row._mapping[kind.key_column])
+
+        for partition in batches(page, None, position):
             writers[kind.parent].write(partition)
             keys = [row._mapping[kind.key_column] for row in partition]
-            after = (partition[-1]._mapping[MODIFIED], keys[-1])
             for name in kind.children:
                 child = tables[name]
                 # A child table's rows in key order, then by the rest of its primary key (oid, seq).

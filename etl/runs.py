@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from etl.clock import utcnow
 from etl.shard import WHOLE, Shard
-from etl.source import Window
+from etl.window import Window
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlparse import tokens
 
 from etl.clock import utcnow
+from etl.config import JobConfig
+from etl.context import open_job
+from etl.database.engines import masked
 from etl.database.faults import describe_failure, error_code
 from etl.database.literals import AS_IS
 from etl.errors import ConfigError, DatabaseUnavailable, NotInitialized
@@ -125,6 +129,18 @@ def init_target(engine: Engine, local: Path | None = None) -> list[str]:
     if local is not None and local.is_dir():
         applied_now.extend(_apply_local(engine, local))
     return applied_now
+
+
+def init_targets(jobs: Iterable[JobConfig], local: Path | None = None) -> Iterator[tuple[str, list[str]]]:
+    """`init_target` on every target the jobs name, once each: (the target's URL, password masked, and
+    what was applied to it), one target at a time."""
+    done = set()
+    for job in jobs:
+        if job.target in done:
+            continue
+        done.add(job.target)
+        with open_job(job, create=True) as opened, opened.on_target():
+            yield masked(job.target_url), init_target(opened.target_engine, local)
 
 
 def _apply_local(engine: Engine, folder: Path) -> list[str]:

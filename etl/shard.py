@@ -29,10 +29,10 @@ class Shard:
 
     @classmethod
     def parse(cls, text: str) -> Shard:
-        """`3/8` (as `--shard` takes it): the fourth of eight shards."""
+        """`3/8`: the fourth of eight shards."""
         match = _LABEL.fullmatch(text.strip())
         if match is None:
-            raise ConfigError(f"--shard takes I/N (e.g. 3/8: the keys whose remainder modulo 8 is 3), not {text!r}")
+            raise ConfigError(f"a shard is I/N (e.g. 3/8: the keys whose remainder modulo 8 is 3), not {text!r}")
         return cls(int(match[1]), int(match[2]))
 
     @property

@@ -20,21 +20,8 @@ import sqlalchemy as sa
 from etl.bookkeeping import BOOKKEEPING, CONTENT, MODIFIED, REJECT
 from etl.database.load_data import load_rows
 from etl.database.tables import chunks, id_chunks, ids_in, upsert
-from etl.source import Push
-from etl.translate import Kind, Row, Rows
-
-# Named tuples, as Push is: one is made a push.
-class Translated(NamedTuple):
-    push: Push
-    rows: Rows
-
-
-class Rejected(NamedTuple):
-    push: Push
-    reason: str
-
-
-Outcome = Translated | Rejected
+from etl.translate import Kind, Row
+from etl.translate.push import Outcome, Push, Rejected, Translated
 
 
 class Held(NamedTuple):

@@ -7,15 +7,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from etl.config import JobConfig
 from etl.bookkeeping import REJECT, RUN, WATERMARK
-from etl.database.engines import open_source, open_target
-from etl.database.faults import database_errors
-from etl.database.tables import reflect
-from etl.source import SourceTable
+from etl.config import JobConfig
+from etl.context import open_job
 from etl.shard import WHOLE, Shard
 from etl.sink import is_open_reject
-from etl.watermark import Position, load_watermarks
+from etl.watermark import load_watermarks
+from etl.window import Position
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ def _plain(watermark: Position | None, newest: datetime | None, lag_seconds: int
     return {
         "watermark": None
         if watermark is None
-        # "tid" as the foundation issue named it; "key" says the same for every kind.
+        # "tid" for the scripts that read it before other kinds came; "key" says the same for every kind.
         else {"jdp_modified": watermark.modified.isoformat(sep=" "), "tid": watermark.key, "key": watermark.key},
         "newest_source": None if newest is None else newest.isoformat(sep=" "),
         "lag_seconds": lag_seconds,
@@ -112,14 +110,13 @@ class OpenReject:
 
 def open_rejects(job: JobConfig, limit: int) -> tuple[int, list[OpenReject]]:
     """How many rejects of `job` are open, and the oldest `limit` of them."""
-    with open_target(job.target_url) as target, database_errors("target", job.target_url):
-        reject = reflect(target, [REJECT])[REJECT]
-        is_open = is_open_reject(reject, job.name)
-        with target.connect() as connection:
-            total = connection.execute(sa.select(sa.func.count()).select_from(reject).where(is_open)).scalar_one()
+    with open_job(job) as opened:
+        reject = opened.target_tables([REJECT])[REJECT]
+        with opened.on_target(), opened.target_engine.connect() as connection:
+            total = _open_rejects(connection, reject, job.name)
             rows = connection.execute(
                 sa.select(*(reject.c[name] for name in OpenReject.__dataclass_fields__))
-                .where(is_open)
+                .where(is_open_reject(reject, job.name))
                 .order_by(reject.c.first_seen, reject.c.tid)
                 .limit(limit)
             ).all()
@@ -136,21 +133,20 @@ def lag(watermark: Position | None, newest: datetime | None) -> int | None:
 
 
 def job_status(job: JobConfig) -> JobStatus:
-    with open_target(job.target_url) as target, open_source(job.source_url) as source:
-        with database_errors("target", job.target_url):
-            tables = reflect(target, (WATERMARK, RUN, REJECT))
-            with target.connect() as connection:
-                labels = {row.shard for row in connection.execute(
-                    sa.select(tables[WATERMARK].c.shard).where(tables[WATERMARK].c.job == job.name))}
-        with database_errors("source", job.source_url):
-            table = SourceTable(source, job.table, job.source_columns, job.sellers)
-            newest = table.newest()
-            shards = _layout(labels)
+    with open_job(job) as opened:
+        tables = opened.target_tables((WATERMARK, RUN, REJECT))
+        with opened.on_target(), opened.target_engine.connect() as connection:
+            watermark = tables[WATERMARK]
+            labels = {row.shard for row in connection.execute(
+                sa.select(watermark.c.shard).where(watermark.c.job == job.name))}
+        source = opened.source
+        shards = _layout(labels)
+        with opened.on_source():
+            newest = source.newest()
             # Each shard's lag is against the newest of its own keys.
-            newest_of = {shard: newest if shard.whole else SourceTable(
-                source, job.table, job.source_columns, job.sellers, shard.partition).newest() for shard in shards}
-        with database_errors("target", job.target_url), target.connect() as connection:
-            watermarks = load_watermarks(connection, tables[WATERMARK], job.name, text_key=table.text_key)
+            newest_of = {shard: newest if shard.whole else source.share(shard.partition).newest() for shard in shards}
+        with opened.on_target(), opened.target_engine.connect() as connection:
+            watermarks = load_watermarks(connection, tables[WATERMARK], job.name, text_key=source.text_key)
             each = [_shard_status(connection, tables[RUN], job.name, shard, watermarks.get(shard.label),
                                   newest_of[shard]) for shard in shards]
             open_rejects = _open_rejects(connection, tables[REJECT], job.name)

@@ -19,20 +19,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from etl.config import JobConfig
-from etl.database.engines import open_source, open_target
-from etl.database.faults import database_errors
-from etl.database.tables import chunks, reflect
-from etl.pipeline.step import translate_push
+from etl.context import open_job
+from etl.database.tables import id_chunks, ids_in
 from etl.shard import WHOLE, Shard
-from etl.sink import Rejected, Sink, newer
-from etl.source import Period, Push, SourceTable, batches
+from etl.sink import Sink, newer
+from etl.translate.push import Push, Rejected, translate_push
+from etl.window import Period, Position, batches
 from etl.kinds import KINDS
 
 COLUMNS = ["seller_nick", "day", "source", "target", "missing", "stale", "rejected", "source_amount",
@@ -78,8 +76,8 @@ def _tally(sink: Sink, connection: sa.Connection, batch: list[Push], columns: tu
     keys = [push.target_key for push in batch if push.target_key is not None]
     held = sink.held_versions(connection, keys, lock=False)
     amounts: dict[int, Decimal | None] = {}
-    for chunk in chunks(keys):
-        query = sa.select(sink.key, amount).where(sink.key.in_(chunk))
+    for chunk in id_chunks(keys):
+        query = sa.select(sink.key, amount).where(ids_in(sink.key, chunk))
         amounts.update({row[0]: row[1] for row in connection.execute(query)})
     rows = []
     for outcome in outcomes:
@@ -114,16 +112,16 @@ def verify_job(job: JobConfig, since: datetime, until: datetime, shard: Shard = 
     kind = KINDS[job.kind]
     named: dict[str, list] = {"missing": [], "stale": [], "rejected": []}
     frames = []
-    with open_source(job.source_url) as source_db, open_target(job.target_url) as target_db:
-        with database_errors("target", job.target_url):
-            sink = Sink(kind, reflect(target_db, Sink.table_names(kind)), job.name)
-        with database_errors("source", job.source_url):
-            source = SourceTable(source_db, job.table, job.source_columns, job.sellers, shard.partition,
-                                 job.hash_column)
-        with database_errors("source", job.source_url), database_errors("target", job.target_url), \
-                target_db.connect() as connection:
-            for batch in batches(partial(source.read_batch, window, rows=job.batch_size, max_bytes=job.batch_bytes),
-                                 window.start):
+    with open_job(job) as opened:
+        sink = Sink(kind, opened.target_tables(Sink.table_names(kind)), job.name)
+        source = opened.source.share(shard.partition)
+
+        def read(after: Position | None) -> list[Push]:
+            with opened.on_source():
+                return source.read_batch(window, after, job.batch_size, job.batch_bytes)
+
+        with opened.on_target(), opened.target_engine.connect() as connection:
+            for batch in batches(read, window.start):
                 rows = _tally(sink, connection, batch, job.source_columns, named)
                 frames.append(pd.DataFrame(rows, columns=COLUMNS))
     return Reconciliation(job.name, since, until, _summed(frames), *(tuple(named[name][:_NAMED])

@@ -368,3 +368,16 @@ def test_load_config_reports_yaml_booleans_as_bad_numbers(tmp_path: Path):
         load_config(path)
     assert "job 'nightly': key 'batch_size' must be a number, not a boolean" in str(caught.value)
     assert PASSWORD not in str(caught.value)
+
+
+def test_config_imports_nothing_of_the_writing_side():
+    # Config parses and validates only: it stands below the source, the sink and the pipeline.
+    import subprocess
+    import sys
+
+    code = ("import sys, etl.config; print(' '.join(sorted(name for name in sys.modules "
+            "if name.startswith(('etl.', 'pymysql')))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "etl.config" in loaded
+    assert not [name for name in loaded if name.startswith(("etl.database", "etl.sink", "etl.pipeline", "etl.source",
+                                                            "etl.extra", "etl.kinds", "etl.holds", "pymysql"))]

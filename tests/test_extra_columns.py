@@ -157,11 +157,12 @@ def test_an_extra_column_missing_from_the_target_stops_the_job_before_it_writes(
     assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(0,)]
 
 
-def test_an_extra_column_the_translator_writes_itself_is_a_config_error(dbs, tmp_path):
-    config = str(dbs.config_file(tmp_path, {"tb": {"extra_columns": {"oms_trade": {"status": "trade.type"}}}}))
+@pytest.mark.parametrize("column", ["status", "content_hash"], ids=["translators", "the-jobs-own"])
+def test_an_extra_column_the_job_writes_itself_is_a_config_error(dbs, tmp_path, column):
+    config = str(dbs.config_file(tmp_path, {"tb": {"extra_columns": {"oms_trade": {column: "trade.type"}}}}))
     dbs.push([_trade(PushFactory(seed=10))[1]])
     code, _, err = etl("--config", config, "run")
-    assert code == 2 and "oms_trade.status is a column the tb_trade translator writes itself" in err
+    assert code == 2 and f"oms_trade.{column} is a column the tb_trade job writes itself" in err
     assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(0,)]
 
 

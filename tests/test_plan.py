@@ -9,8 +9,7 @@ import pytest
 from etl.config import parse_config
 from etl.errors import ConfigError
 from etl.pipeline.plan import RETRY_PLAN, CatchUp, retranslate_plan, run_plan
-from etl.source import Period, Window
-from etl.watermark import Position
+from etl.window import Period, Position, Window
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 T1 = datetime(2026, 11, 11, 12, 0, 0)
@@ -57,5 +56,5 @@ def test_a_retranslate_reads_its_period_whatever_the_watermark_and_a_retry_reads
 
 @pytest.mark.parametrize("since, until", [(T1, T0), (T0, T0)], ids=["reversed", "empty"])
 def test_a_period_must_not_be_empty(since, until):
-    with pytest.raises(ConfigError, match=r"--since \(.*\) must be before --until"):
+    with pytest.raises(ConfigError, match=r"start \(.*\) must be before its end"):
         Period(since, until)

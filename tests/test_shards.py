@@ -23,7 +23,8 @@ from etl.errors import ConfigError
 from etl.lock import job_lock
 from etl.pipeline.coordinator import auto_workers, available_cores
 from etl.shard import WHOLE, Shard
-from etl.source import SourceTable, Window
+from etl.source import reflect_source
+from etl.window import Window
 from etl.synth import PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -209,6 +210,6 @@ def test_status_and_metrics_see_a_sharded_job_as_one_and_per_shard(dbs, tmp_path
 def test_sizing_a_window_for_auto_workers_counts_no_further_than_asked(dbs):
     _push(dbs, 50, seed=58)
     with open_source(sa.make_url(dbs.source_url)) as engine:
-        table = SourceTable(engine, "jdp_tb_trade", ("tid", "jdp_modified", "jdp_response"), None)
+        table = reflect_source(engine, "jdp_tb_trade", ("tid", "jdp_modified", "jdp_response"))
         window = Window(None, T0 + timedelta(hours=1), end_inclusive=True)
         assert (table.count(window), table.count(window, at_most=20), table.count(window, at_most=80)) == (50, 20, 50)

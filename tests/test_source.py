@@ -12,7 +12,8 @@ from support import etl
 
 from etl.database.engines import source_engine
 from etl.database.faults import error_code
-from etl.source import Position, SourceTable, Window
+from etl.source import SourceTable, reflect_source
+from etl.window import Position, Window
 from etl.synth import AlibabaOrderFactory, PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -37,7 +38,7 @@ def source_of():
 
     def source(dbs) -> SourceTable:
         engines.append(source_engine(sa.make_url(dbs.source_url)))
-        return SourceTable(engines[-1], "jdp_tb_trade", COLUMNS, None)
+        return reflect_source(engines[-1], "jdp_tb_trade", COLUMNS)
 
     yield source
     for engine in engines:
@@ -86,11 +87,11 @@ def test_a_batch_stops_at_its_byte_bound_and_gives_its_connection_back(dbs, sour
 
 
 def test_a_failed_read_is_a_driver_error_sqlalchemy_names(mysql_dbs, source_of):
-    # MySQL's documents come from PyMySQL's cursor itself (etl.source `_rows`): its errors must reach
+    # MySQL's documents come from PyMySQL's cursor itself (etl.database.streams): its errors must reach
     # the retry policy and the messages as SQLAlchemy's would, with the server's code.
     push_rows(mysql_dbs)
     source = source_of(mysql_dbs)
-    assert source.driver_rows
+    assert source.binary_results and source.engine.dialect.driver == "pymysql"
     with source.engine.begin() as connection:
         connection.exec_driver_sql("RENAME TABLE jdp_tb_trade TO jdp_tb_trade_gone")
     try:
@@ -123,7 +124,7 @@ def test_a_column_stored_in_another_charset_arrives_as_utf8(mysql_dbs, source_of
     mysql_dbs.push([trade])
     mysql_dbs.push([order], table="alibaba_order_landing")
     source = source_of(mysql_dbs)
-    landing = SourceTable(source.engine, "alibaba_order_landing", ("order_id", "landed_at", "body"), None)
+    landing = reflect_source(source.engine, "alibaba_order_landing", ("order_id", "landed_at", "body"))
     for table, row, column in ((source, trade, "jdp_response"), (landing, order, "body")):
         key = next(iter(row.values()))
         read = [*table.read_batch(WHOLE, None, 10, 1 << 20), *table.read_keys([key])]

@@ -399,3 +399,31 @@ def test_1688_times_become_naive_shanghai_datetimes(stamp, expected):
 def test_both_trade_kinds_write_the_same_columns_in_the_same_order(rows):
     assert [tuple(row) for row in rows.tables["oms_trade"]] == [TRADE_COLUMNS]
     assert {tuple(row) for row in rows.tables["oms_order"]} == {LINE_COLUMNS}
+
+
+# --- what each kind says its translator writes ---------------------------------------------------------
+
+
+def test_each_kind_names_exactly_the_columns_its_translator_writes():
+    # A job's own columns are checked against these when its config is parsed: they must be the rows' own.
+    from etl.translate import KINDS
+
+    documents = {"tb_trade": ENVELOPES["fullinfo"],
+                 "tb_refund": {"refund_get_response": {"refund": {"refund_id": str(REFUND_ID), "tid": TID, "oid": OID}}},
+                 "alibaba_order": SEED_003}
+    for name, document in documents.items():
+        kind = KINDS[name]
+        rows = kind.translate(document)
+        for table, made in rows.tables.items():
+            assert table in kind.columns, (name, table)
+            for row in made:
+                assert tuple(row) == kind.columns[table], (name, table)
+
+
+@pytest.mark.parametrize("key, expected", [(5, 5), ("42", 42), ("0042", 42), (" 42 ", 42), ("4x2", None), ("0", None),
+                                           (str(2**63), None), ("", None)],
+                         ids=["int", "digits", "leading-zeros", "blanks", "letters", "zero", "over-bigint", "empty"])
+def test_a_source_key_is_an_id_by_the_rule_of_a_documents_ids(key, expected):
+    from etl.translate.push import target_key
+
+    assert target_key(key) == expected

@@ -23,7 +23,7 @@ from support import OMS_TABLES, etl, rows_at, spawn, wait_for_watermark
 from etl.pipeline import retranslate_job, run_job
 from etl.shard import Shard
 from etl.sink import Held, Sink, newer
-from etl.source import Push, document_hash
+from etl.translate.push import Push, document_hash
 from etl.synth import PushFactory, RefundFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)

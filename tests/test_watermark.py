@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from etl.database.engines import target_engine
 from etl.database.tables import reflect
-from etl.watermark import Position, advance, load_watermark, resume_point, save_watermark
+from etl.watermark import load_watermark, save_watermark
+from etl.window import Position, advance, resume_point
 
 T0 = datetime(2024, 11, 11, 0, 0, 0)
 T1 = T0 + timedelta(seconds=1)

@@ -13,7 +13,7 @@ from etl.errors import RejectBudgetExceeded
 from etl.lock import lock_name
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import AlibabaOrderFactory, PushFactory
-from etl.watermark import Position, committed_by_all
+from etl.window import Position, committed_by_all
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 P = [Position(T0 + timedelta(seconds=second), key) for second, key in ((1, 5), (2, 3), (3, 9))]

@@ -84,6 +84,30 @@ def ids_in(column: sa.ColumnElement, ids: Sequence[int]) -> sa.ColumnElement:
     return column.op("IN", is_comparison=True)(_Ids(",".join(map(int.__repr__, ids))))
 
 
+def keyset_after(modified: sa.ColumnElement, key: sa.ColumnElement, at: Any,
+                 after_key: Any = None) -> sa.ColumnElement[bool]:
+    """Rows after the keyset position (`at`, `after_key`) in (modified, key) order; with no key, every row
+    of the second `at` and after.
+
+    Spelled `modified >= :t AND (modified > :t OR key > :k)`, not as the row value
+    `(modified, key) > (:t, :k)`: MariaDB scans the whole index for the row-value form, while this one
+    is a range on the (modified) index, whose InnoDB entries end with the primary key and so are
+    already in keyset order (no filesort).
+    """
+    if after_key is None:
+        return modified >= at
+    return sa.and_(modified >= at, sa.or_(modified > at, key > after_key))
+
+
+def stored_charset(engine: Engine, table: str, column: str) -> str | None:
+    """The character set a MySQL/MariaDB column stores its text in (None: a binary column)."""
+    with engine.connect() as connection:
+        return connection.execute(sa.text(
+            "SELECT CHARACTER_SET_NAME FROM information_schema.COLUMNS"
+            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :table AND COLUMN_NAME = :column"
+        ), {"table": table, "column": column}).scalar()
+
+
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -26,9 +26,8 @@ from datetime import datetime
 from etl.config import JobConfig
 from etl.pipeline.coordinator import Progress, RunResult, execute
 from etl.pipeline.plan import RETRY_PLAN, retranslate_plan, run_plan
-from etl.pipeline.step import translate_push
 from etl.shard import WHOLE, Shard
-from etl.source import Period
+from etl.window import Period
 
 
 def run_job(job: JobConfig, progress: Progress | None = None, shard: Shard = WHOLE) -> RunResult:
@@ -47,4 +46,4 @@ def retry_rejects(job: JobConfig) -> RunResult:
     return execute(job, RETRY_PLAN)
 
 
-__all__ = ["Progress", "RunResult", "retranslate_job", "retry_rejects", "run_job", "translate_push"]
+__all__ = ["Progress", "RunResult", "retranslate_job", "retry_rejects", "run_job"]

@@ -1,6 +1,6 @@
-"""What a run has open from its start to its end: the two engines, the target's tables as a Sink,
-the source table, the job's extra columns, and the job's lock. One context manager opens them all
-and closes them all; nothing else in a run disposes of an engine or releases the lock.
+"""What a run has open from its start to its end: the job's databases (etl.context), the target's
+tables as a Sink, the source table, the job's extra columns, and the job's lock. `open_run` opens
+them all and closes them all; nothing else in a run disposes of an engine or releases the lock.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 
 from etl.config import JobConfig
-from etl.database.engines import open_source, open_target
-from etl.database.faults import database_errors
+from etl.context import JobContext, open_job
 from etl.database.load_data import load_data_allowed
-from etl.database.tables import reflect
 from etl.extra import Extras
 from etl.kinds import KINDS
 from etl.lock import JobLock, job_lock
@@ -72,33 +70,31 @@ def open_run(job: JobConfig, shard: Shard = WHOLE, worker: int | None = None) ->
     keys and holds no lock (the coordinator holds it).
     """
     partition = shard.partition if worker is None else shard.split(worker, job.workers)
-    with open_source(job.source_url) as source_engine, \
-            open_target(job.target_url, load_data=job.load_data) as target_engine:
-        context = replace(_reflect(job, source_engine, target_engine, partition), shard=shard)
+    with open_job(job, load_data=job.load_data) as opened:
+        context = replace(_reflect(opened, partition), shard=shard)
         if worker is not None:
             yield context
             return
-        with database_errors("target", job.target_url), job_lock(target_engine, job.name, shard) as lock:
+        with opened.on_target(), job_lock(opened.target_engine, job.name, shard) as lock:
             yield replace(context, lock=lock)
 
 
-def _reflect(job: JobConfig, source_engine: Engine, target_engine: Engine,
-             partition: tuple[int, int] | None) -> RunContext:
+def _reflect(opened: JobContext, partition: tuple[int, int] | None) -> RunContext:
     """The target's tables and the source table as this version needs them, and whether LOAD DATA may serve."""
+    job = opened.job
     kind = KINDS[job.kind]
     retry = RetryPolicy(job.name, job.retries, job.retry_wait_seconds)
-    with database_errors("target", job.target_url):
-        tables = reflect(target_engine, Sink.table_names(kind))
-        with target_engine.connect() as connection:
-            check_up_to_date(connection)
+    tables = opened.target_tables(Sink.table_names(kind))
+    with opened.on_target(), opened.target_engine.connect() as connection:
+        check_up_to_date(connection)
+    target_engine = opened.target_engine
     sink = Sink(kind, tables, job.name, check_lengths=target_engine.dialect.name == "sqlite")
     extras = Extras(job.name, kind, job.extra_columns, job.keep_ext, tables)
     load_data = job.load_data and retrying(retry, "target", job.target_url,
                                            "asking whether the target allows LOAD DATA LOCAL",
                                            lambda: _load_data_allowed(target_engine))
-    with database_errors("source", job.source_url):
-        source = SourceTable(source_engine, job.table, job.source_columns, job.sellers, partition, job.hash_column)
-    return RunContext(job, kind, source_engine, target_engine, sink, source, extras, load_data, retry)
+    source = opened.source.share(partition)
+    return RunContext(job, kind, opened.source_engine, target_engine, sink, source, extras, load_data, retry)
 
 
 def _load_data_allowed(engine: Engine) -> bool:

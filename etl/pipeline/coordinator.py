@@ -28,8 +28,9 @@ from etl.pipeline.step import BatchStep, Tally, batch_memory
 from etl.pipeline.workers import WorkerPool
 from etl.runs import RunCounts, finish_run, start_run
 from etl.shard import WHOLE, Shard
-from etl.source import Push, Window
-from etl.watermark import Position, advance, load_watermark, save_watermark, take_watermark
+from etl.translate.push import Push
+from etl.watermark import load_watermark, save_watermark, take_watermark
+from etl.window import Position, Window, advance
 
 log = logging.getLogger("etl")
 # `workers: auto`. A forked worker starts in milliseconds and opens its connections in ~0.07 s: on two

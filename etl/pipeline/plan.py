@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from etl.config import JobConfig
-from etl.source import Period, Window
-from etl.watermark import Position, resume_point
+from etl.window import Period, Position, Window, resume_point
 
 
 @dataclass(frozen=True)

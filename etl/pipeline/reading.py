@@ -12,8 +12,8 @@ from etl.bookkeeping import REJECT
 from etl.database.tables import chunks
 from etl.pipeline.context import RunContext
 from etl.sink import is_open_reject, reject_column
-from etl.source import Push, Window, batches
-from etl.watermark import Position
+from etl.translate.push import Push
+from etl.window import Position, Window, batches
 
 # Rows without jdp_modified cannot be placed in keyset order; each run rejects up to this many.
 _NULL_MODIFIED_LIMIT = 10_000

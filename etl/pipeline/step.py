@@ -18,28 +18,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
-
 from etl.bookkeeping import WATERMARK
 from etl.clock import utcnow
 from etl.config import JobConfig
 from etl.database.load_data import LoadDisabled, LoadRefused
 from etl.errors import EtlError, RejectBudgetExceeded, ValueRefused
-from etl.extra import Extras
 from etl.pipeline.context import RunContext
 from etl.pipeline.plan import Plan
 from etl.runs import RunCounts
-from etl.sink import Held, Outcome, Rejected, Sink, Translated
-from etl.source import Push
-from etl.translate import Kind, TranslateError
-from etl.watermark import Position, advance, save_watermark
+from etl.sink import Held, Sink
+from etl.translate.push import Outcome, Push, Rejected, Translated, translate_push
+from etl.watermark import save_watermark
+from etl.window import Position, advance
 
 log = logging.getLogger("etl")
 
-_NULL_MODIFIED = (
-    "{column} is NULL: the row cannot be placed in keyset order; "
-    "fix the row in the source, then it translates on the next run"
-)
 # A share-of-rows reject budget is judged only once a run has read this many rows.
 _BUDGET_MIN_ROWS = 100
 # Parsed documents are trees of dicts without cycles, made and dropped by the thousand: with
@@ -75,43 +68,6 @@ def batch_memory() -> Iterator[None]:
     finally:
         gc.set_threshold(*previous)
         _mallopt(_MALLOC_DEFAULTS)
-
-
-def translate_push(kind: Kind, push: Push, columns: tuple[str, str, str] = ("tid", "jdp_modified", "jdp_response"),
-                   extras: Extras | None = None) -> Outcome:
-    """Parse and translate one push, then add the job's `extras` to its rows; anything that cannot
-    be translated becomes a reject with its reason, which names the source's `columns` (key,
-    modified time, JSON) as the job's table has them."""
-    _, modified_column, json_column = columns
-    if push.modified is None:
-        return Rejected(push, _NULL_MODIFIED.format(column=modified_column))
-    if push.target_key is None:
-        return Rejected(push, f"the row's key {push.key!r} is not a numeric id the target's {kind.key_column} can hold")
-    if push.document is None or not push.document.strip():
-        return Rejected(push, f"{json_column} is empty")
-    try:
-        document = orjson.loads(push.document)
-    except orjson.JSONDecodeError as error:
-        return Rejected(push, f"{json_column} is not valid JSON: {error}")
-    try:
-        rows = kind.translate(document)
-        if extras is not None:
-            extras.apply(rows)
-    except TranslateError as error:
-        return Rejected(push, str(error))
-    except (RecursionError, ArithmeticError, LookupError, TypeError, ValueError) as error:
-        # A translator bug on odd input: quarantine the push and say so, rather than stop every seller's orders.
-        log.warning("translator %s failed on %s %s: %s", kind.name, kind.key_column, push.key, type(error).__name__)
-        return Rejected(push, f"translator error (please report it): {type(error).__name__}: {error}")
-    if rows.key != push.target_key:
-        return Rejected(
-            push, f"the document's {kind.key_column} {rows.key} differs from the row's {kind.key_column} {push.key}"
-        )
-    # The parsed document is not needed past here: a batch holds its rows, not a thousand documents.
-    # Emptied in place (the translator made this dict for this push), not copied: a new Rows cost
-    # more than a microsecond a push.
-    rows.sources.clear()
-    return Translated(push, rows)
 
 
 class Tally:
@@ -180,8 +136,8 @@ class BatchStep:
             present = self.context.on_target("checking what is written", lambda: self._held(batch))
             done = Sink.already_written(batch, present)
             todo = [push for push in batch if push.key not in done]
-        kind, columns, extras = self.kind, self.job.source_columns, self.extras
-        outcomes = self.sink.fitting([translate_push(kind, push, columns, extras) for push in todo])
+        kind, columns, extend = self.kind, self.job.source_columns, self.extras.apply
+        outcomes = self.sink.fitting([translate_push(kind, push, columns, extend) for push in todo])
         self._count_warnings(outcomes)
         rows_read, rejects = self.tally.run_wide()
         # With workers the tallies are the run's, each judged before the others committed theirs: a run
@@ -200,6 +156,8 @@ class BatchStep:
                 for warning in outcome.rows.warnings:
                     self.tally.counts.warnings += 1
                     log.info("job %s, %s %s: %s", self.job.name, self.kind.key_column, outcome.push.key, warning)
+            elif outcome.bug:
+                log.warning("translator %s failed on %s %s", self.kind.name, self.kind.key_column, outcome.push.key)
 
     def _write(self, outcomes: Sequence[Outcome], position: Position | None, watermark: Position | None,
                present: Collection[int] | None) -> Position | None:

@@ -29,8 +29,7 @@ from etl.pipeline.reading import window_batches
 from etl.pipeline.step import BatchStep, Tally, batch_memory
 from etl.runs import RunCounts
 from etl.shard import Shard
-from etl.source import Window
-from etl.watermark import Position, committed_by_all
+from etl.window import Position, Window, committed_by_all
 
 log = logging.getLogger("etl")
 

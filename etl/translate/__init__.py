@@ -6,13 +6,15 @@ these kinds in etl/kinds.py, which is the registry the engine looks kinds up in.
 """
 
 from etl.translate.alibaba_order import translate_alibaba_order
+from etl.translate.oms import LINE_COLUMNS, TRADE_COLUMNS
 from etl.translate.rows import Kind, Row, Rows, Source, TranslateError
-from etl.translate.tb_refund import translate_refund
-from etl.translate.tb_trade import translate_trade
+from etl.translate.tb_refund import REFUND_COLUMNS, translate_refund
+from etl.translate.tb_trade import PROMOTION_COLUMNS, translate_trade
 
 # Taobao trades and 1688 orders land in the same OMS tables, and newer wins on the same columns.
 _TRADE_TABLES = {"parent": "oms_trade", "key_column": "tid", "children": ("oms_order", "oms_promotion"),
-                 "version": ("modified",)}
+                 "version": ("modified",),
+                 "columns": {"oms_trade": TRADE_COLUMNS, "oms_order": LINE_COLUMNS, "oms_promotion": PROMOTION_COLUMNS}}
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -21,7 +23,7 @@ KINDS: dict[str, Kind] = {
              objects={"oms_trade": "trade", "oms_order": "order", "oms_promotion": "promotion"}),
         Kind(name="tb_refund", translate=translate_refund, source=Source("jdp_tb_refund", "refund_id"),
              parent="oms_refund", key_column="refund_id", children=(), version=("refund_version", "modified"),
-             amount="refund_fee", objects={"oms_refund": "refund"}),
+             amount="refund_fee", objects={"oms_refund": "refund"}, columns={"oms_refund": REFUND_COLUMNS}),
         # 1688 has no push: its orders come from a landing table the seller fills, named per job.
         Kind(name="alibaba_order", translate=translate_alibaba_order, source=Source(None, "order_id"),
              objects={"oms_trade": "order", "oms_order": "item"}, **_TRADE_TABLES),

@@ -43,12 +43,22 @@ def where(path: Path, value: object) -> str:
     return f"{path} = {shown}"
 
 
+def text_id(text: str) -> int | None:
+    """The id a text holds: ASCII digits (blanks around them and leading zeros allowed) of a positive
+    BIGINT; None for any other text. One rule for an id in a document and a source row's text key:
+    "0042" is 42 wherever it is written."""
+    digits = text.strip()
+    if digits.isascii() and digits.isdigit() and 0 < (number := int(digits)) <= BIGINT_MAX:
+        return number
+    return None
+
+
 def parse_id(value: object, path: Path) -> int | None:
-    """An id as an exact integer: from an int or a string of digits; never a float."""
+    """An id as an exact integer: from an int or a string of digits (`text_id`); never a float."""
     # The common cases first, before the checks that name what is wrong.
     if type(value) is int and 0 < value <= BIGINT_MAX:
         return value
-    if type(value) is str and value.isascii() and value.isdigit() and 0 < (number := int(value)) <= BIGINT_MAX:
+    if type(value) is str and (number := text_id(value)) is not None:
         return number
     if value is None or value == "":
         return None

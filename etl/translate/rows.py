@@ -62,6 +62,8 @@ class Kind:
     # What a job's extra_columns paths start from, per table: the name of the document object
     # a row of it is made from (a child's paths may also start from its parent's).
     objects: Mapping[str, str] = field(default_factory=dict)
+    # The columns the translator writes, per table (a job's own columns must be others).
+    columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # The parent's money column `etl verify` sums, source against target.
     amount: str = "payment"
     # Called in the batch's transaction with the rows that won, after they are written, for what

@@ -33,6 +33,11 @@ SHAPES = Shapes(
 )
 
 
+REFUND_COLUMNS = ("refund_id", "tid", "oid", "seller_nick", "buyer_nick", "status", "order_status", "good_status",
+                  "has_good_return", "refund_phase", "refund_version", "refund_fee", "total_fee", "payment", "num",
+                  "reason", "desc", "company_name", "sid", "created", "modified")
+
+
 def _text(refund: Mapping[str, Any], name: str) -> str | None:
     return parse_text(refund.get(name), ("refund", name))
 

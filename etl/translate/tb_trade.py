@@ -234,6 +234,10 @@ def _order_row(order: Mapping[str, Any], tid: int, seq: int, step_trade_status: 
     }
 
 
+PROMOTION_COLUMNS = ("tid", "seq", "id", "promotion_id", "promotion_name", "promotion_desc", "discount_fee",
+                     "gift_item_id", "gift_item_name", "gift_item_num")
+
+
 def _promotion_row(detail: Mapping[str, Any], tid: int, seq: int) -> dict[str, Any]:
     p = f"trade.promotion_details.promotion_detail[{seq}]"
     return {
