@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timedelta
 
@@ -9,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from support import rows_at, snapshot, spawn
 
-from etl.errors import RejectBudgetExceeded
-from etl.lock import lock_name
+from etl.database.engines import target_engine
+from etl.errors import JobBusy, RejectBudgetExceeded
+from etl.lock import job_lock, lock_name
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import AlibabaOrderFactory, PushFactory
 from etl.watermark import Position, committed_by_all
@@ -99,6 +101,39 @@ def test_forked_workers_leave_the_coordinators_lock_connection_alone(mysql_dbs, 
     assert process.returncode == 0, err
     assert len(holders - {None}) == 1
     assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(3000,)]
+
+
+def test_a_forked_process_that_closes_its_copy_of_the_job_lock_leaves_the_lock_to_its_holder(dbs):
+    # As a forked worker starts. A connection (and a flock, which belongs to the open file) lasts until
+    # its last descriptor closes: had the child kept its copy, the lock would outlive its holder.
+    engine = target_engine(sa.make_url(dbs.target_url))
+    ready, done = os.pipe(), os.pipe()
+    with job_lock(engine, "tb") as lock:
+        child = os.fork()
+        if child == 0:
+            try:
+                lock.close_inherited()
+                os.write(ready[1], b".")
+                os.read(done[0], 1)  # lives on, as a worker does
+            finally:
+                os._exit(0)
+        try:
+            assert os.read(ready[0], 1) == b"."
+            lock.close_inherited()  # the holder goes without a word, as a process killed by -9 does
+            deadline = time.monotonic() + 2
+            while True:
+                try:
+                    with job_lock(engine, "tb"):
+                        break
+                except JobBusy:
+                    assert time.monotonic() < deadline, "the lock outlived its holder"
+                    time.sleep(0.01)
+        finally:
+            os.write(done[1], b".")
+            os.waitpid(child, 0)
+            for descriptor in (*ready, *done):
+                os.close(descriptor)
+    engine.dispose()
 
 
 def test_workers_split_a_text_keyed_landing_table_and_write_what_one_process_writes(dbs):
