@@ -5,17 +5,22 @@ Each worker writes the keys whose remainder modulo `workers` is its number, so n
 same trade, and reports after each batch how far it has committed. The pool yields, after each
 report, how far every worker has committed: the coordinator (which holds the job lock) moves the
 watermark there. A failing worker stops the others after their batch in hand; so does a stop of
-the coordinator.
+the coordinator. A worker dies with the coordinator, however that ends, and holds no copy of its
+job lock: killed by -9, a run leaves nothing running and its job free.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import queue
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +28,7 @@ from typing import Any
 from etl import logs, stopping
 from etl.config import JobConfig
 from etl.errors import EtlError
+from etl.lock import JobLock
 from etl.pipeline.context import open_run
 from etl.pipeline.plan import Plan
 from etl.pipeline.reading import window_batches
@@ -37,11 +43,13 @@ log = logging.getLogger("etl")
 # Fork where it is safe (Linux): a forked worker has this process's modules and starts in
 # milliseconds, where a spawned one imported them again, ~0.4 s of CPU a worker (2026-12-05: with
 # the two workers' starts, the job's CPU was a third above the reference's pipeline, which forks).
-# The child holds copies of this process's sockets, the job lock's connection among them, and
-# never touches them: it opens engines of its own and leaves by os._exit, so it closes nothing of
-# its parent's (a connection ends when its last descriptor closes, and the parent keeps its own).
+# The child holds copies of this process's sockets and sends nothing on them: it opens engines of
+# its own and leaves by os._exit. It closes its copy of the job lock's at its start (a connection
+# ends when its last descriptor closes): the lock is then free the moment this process is gone.
 # macOS forks unsafely (its system libraries are not fork-safe): spawn there.
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+# prctl(2): the signal a process gets when the thread that forked it ends.
+_PR_SET_PDEATHSIG = 1
 # What a worker's last message says instead of a position.
 _FINISHED = "finished"
 _STOPPED = "stopped"
@@ -87,9 +95,40 @@ class _StopAsked(Exception):
     """The coordinator asked this worker to stop (another worker failed, or the run was stopped)."""
 
 
+def _die_with_parent() -> None:
+    """End this process the moment the process that started it ends, however that ends (kill -9, the
+    OOM killer): an orphan would write its share on, unwatched, for as long as the share lasts.
+
+    A batch in hand is left uncommitted, and the server rolls it back with the connection: the next
+    run reads again from the committed watermark.
+    """
+    # Linux: the kernel sends SIGKILL when the thread that forked this process ends (the coordinator's,
+    # which outlives its workers). Set after the fork, it misses a parent that ended before: this
+    # process has another parent then.
+    if sys.platform == "linux" and ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL)) == 0:
+        if os.getppid() != multiprocessing.parent_process().pid:
+            os._exit(1)
+        return
+    # Elsewhere (or where the kernel refuses the signal), a thread watches the parent.
+    threading.Thread(target=_exit_with_parent, name="etl-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    """Wait for the parent's end (its sentinel is ready then) and end this process at once, where no
+    parent-death signal serves."""
+    multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+    os._exit(1)
+
+
 def _worker_main(job: JobConfig, plan: Plan, window: Window, shard: Shard, part: int, shared: _Shared, channel: Any,
-                 log_level: int, log_json: bool) -> None:
-    """One worker process: read, translate and write the keys of share `part`, reporting each commit."""
+                 log_level: int, log_json: bool, inherited: JobLock | None) -> None:
+    """One worker process: read, translate and write the keys of share `part`, reporting each commit.
+
+    `inherited`: the coordinator's job lock, as a forked worker finds it (a spawned one has none).
+    """
+    _die_with_parent()
+    if inherited is not None:
+        inherited.close_inherited()
     # Signals are the coordinator's to handle: it sets `shared.stop`, and this worker stops
     # after the batch in hand, which commits or rolls back whole.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -134,17 +173,21 @@ class WorkerPool:
     after their batch in hand, and leaving it at all waits for them, reading what they still say.
     """
 
-    def __init__(self, job: JobConfig, plan: Plan, window: Window, before: RunCounts, shard: Shard) -> None:
-        """`before`: the run's counts so far, to which the workers' are added; `shard`: whose keys they share."""
+    def __init__(self, job: JobConfig, plan: Plan, window: Window, before: RunCounts, shard: Shard,
+                 lock: JobLock) -> None:
+        """`before`: the run's counts so far, to which the workers' are added; `shard`: whose keys they share;
+        `lock`: the job lock this process holds, whose descriptor a forked worker closes."""
         self.job, self.before = job, dataclasses.replace(before)
         context = multiprocessing.get_context(_START_METHOD)
+        # A spawned worker inherits no descriptor (and the lock would not pickle).
+        inherited = lock if _START_METHOD == "fork" else None
         self.channel = context.Queue()
         self.shared = _Shared(context.Event(), context.Lock(), context.Value("q", before.rows_read, lock=False),
                               context.Value("q", before.rejects, lock=False))
         self.processes = [
             context.Process(target=_worker_main, name=f"etl-{job.name}-{part}", daemon=True,
                             args=(job, plan, window, shard, part, self.shared, self.channel, log.getEffectiveLevel(),
-                                  logs.json_enabled()))
+                                  logs.json_enabled(), inherited))
             for part in range(job.workers)
         ]
         self.reported = [RunCounts() for _ in range(job.workers)]
