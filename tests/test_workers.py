@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,11 +11,14 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from support import (alive, assert_equals_clean_run, children, descriptors, etl, lock_socket, rows_at, snapshot, spawn,
                      wait_for_watermark)
 
+from etl.cli import main
 from etl.database.engines import target_engine
 from etl.errors import JobBusy, RejectBudgetExceeded
+from etl.kinds import KINDS
 from etl.lock import job_lock, lock_name
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import AlibabaOrderFactory, PushFactory
@@ -191,6 +195,27 @@ def test_kill_9_of_a_run_ends_its_workers_and_the_next_run_starts_at_once(mysql_
     assert code == 0, err
     assert mysql_dbs.query("SELECT outcome FROM etl_run ORDER BY run_id") == [("abandoned",), ("ok",)]
     assert_equals_clean_run(mysql_dbs, tmp_path / "clean", {"tb": {}})
+
+
+def _a_bug(_connection, _tables, _rows) -> None:
+    raise ZeroDivisionError("a bug, say")
+
+
+def test_a_workers_bug_is_one_line_and_its_traceback_shows_with_vv(mysql_dbs, tmp_path, monkeypatch):
+    # Forked, the workers write with this process's kinds: the trade kind's write hook fails.
+    monkeypatch.setitem(KINDS, "tb_trade", dataclasses.replace(KINDS["tb_trade"], after_write=_a_bug))
+    mysql_dbs.push(rows_at(PushFactory(seed=25), 40, T0))
+    config = str(mysql_dbs.config_file(tmp_path, {"tb": {"workers": 2, "batch_size": 10}}))
+    code, out, err = etl("--config", config, "run")
+    assert (code, out) == (1, "")
+    [line] = err.splitlines()
+    assert line.startswith("etl: job 'tb': internal error in worker ") and "(ZeroDivisionError: a bug, say)" in line
+    assert line.endswith("rerun with -vv for details")
+    result = CliRunner().invoke(main, ["--config", config, "-vv", "run"])
+    assert result.exit_code == 1
+    # The worker's own frames, told to the coordinator, which logged them.
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "in _worker_main" in result.stderr and "in _a_bug" in result.stderr
 
 
 def test_workers_split_a_text_keyed_landing_table_and_write_what_one_process_writes(dbs):

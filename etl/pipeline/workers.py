@@ -21,6 +21,7 @@ import queue
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,15 +138,20 @@ def _worker_main(job: JobConfig, plan: Plan, window: Window, shard: Shard, part:
     logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
     tally = _SharedTally(RunCounts(), shared)
 
-    def say(position: Position | str | None, failure: EtlError | None = None) -> None:
-        channel.put((part, position, dataclasses.replace(tally.counts), failure))
+    def say(position: Position | str | None, failure: EtlError | None = None, trace: str | None = None) -> None:
+        channel.put((part, position, dataclasses.replace(tally.counts), failure, trace))
 
     try:
         _write_share(job, plan, window, shard, part, tally, say)
     except _StopAsked:
         say(_STOPPED)
+    except EtlError as error:
+        say(None, error)
     except BaseException as error:  # noqa: BLE001 -- whatever it is, the coordinator must hear of it
-        say(None, error if isinstance(error, EtlError) else EtlError(f"{type(error).__name__}: {error}"))
+        # A bug: one line for the user, and where it happened (as text: a traceback does not pickle)
+        # for the coordinator's debug log.
+        say(None, EtlError(f"internal error in worker {part} ({type(error).__name__}: {error}); "
+                           "rerun with -vv for details"), traceback.format_exc())
     else:
         say(_FINISHED)
 
@@ -226,9 +232,11 @@ class WorkerPool:
             if message is None:
                 self._check_alive(finished, silent)
                 continue
-            part, position, counts, failure = message
+            part, position, counts, failure, trace = message
             self.reported[part] = counts
             if failure is not None:
+                if trace is not None:
+                    log.debug("job %s: worker %d's internal error:\n%s", self.job.name, part, trace.rstrip())
                 raise failure
             if position == _STOPPED:
                 # Only a stop this process asked for ends a share early, so this cannot come before
