@@ -11,6 +11,9 @@ SQLite: an exclusive flock() on a lock file beside the database file, one per jo
 The database file's own locks cannot serve: SQLite takes them per transaction, and a
 POSIX lock on the same file would be dropped whenever SQLite closes a descriptor.
 The OS releases a flock when the process dies, as MySQL does with GET_LOCK.
+
+Either lock lasts until its last descriptor closes: a process forked from the holder (a run's
+worker) closes its copy at its start (`close_inherited`), so that the lock goes with its holder.
 """
 
 from __future__ import annotations
@@ -74,6 +77,21 @@ class _NamedLock:
         self.release()
         self.acquire()
 
+    def close_inherited(self) -> None:
+        """In a process forked from the holder: close this process's copy of the lock connection's socket.
+
+        Nothing is sent on it (a driver's close() says goodbye to the server, which would end the
+        holder's session and its lock), and the socket object lets go of the descriptor first, so
+        that nothing here closes or writes to that number again once another connection takes it.
+        """
+        if self.connection is None:
+            return
+        # PyMySQL's socket, the job's driver. Another driver's is out of reach: the worker's death with
+        # its parent then frees the lock.
+        sock = getattr(self.connection.connection.driver_connection, "_sock", None)
+        if sock is not None:
+            os.close(sock.detach())
+
     def release(self) -> None:
         connection, self.connection = self.connection, None
         if connection is None:
@@ -105,6 +123,13 @@ class _FileLock:
 
     def ensure(self) -> None:
         """A flock lives as long as the process: nothing can take it away."""
+
+    def close_inherited(self) -> None:
+        """In a process forked from the holder: close this process's copy of the lock file (the flock
+        belongs to the open file both share, and lasts until its last descriptor closes)."""
+        if self.descriptor is not None:
+            os.close(self.descriptor)
+            self.descriptor = None
 
     def release(self) -> None:
         if self.descriptor is not None:

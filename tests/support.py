@@ -3,6 +3,7 @@ real subprocess."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from etl.cli import main
+from etl.lock import lock_name
 from etl.synth import PushFactory
 
 OMS_TABLES = [("oms_trade", "tid"), ("oms_order", "oid"), ("oms_promotion", "tid, seq")]
@@ -60,6 +62,59 @@ def wait_for_watermark(target_url: str, process: subprocess.Popen, timeout: floa
         return False
     finally:
         engine.dispose()
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command (state, parent, ...); None when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command stands in parentheses and may hold anything, spaces and parentheses included.
+    return text[text.rindex(")") + 2:].split()
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux)."""
+    return [int(name) for name in os.listdir("/proc")
+            if name.isdigit() and (stat := _stat(name)) is not None and int(stat[1]) == pid]
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs: a zombie (ended, not yet reaped by its new parent) does not."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def descriptors(pid: int) -> set[str]:
+    """What process `pid`'s descriptors point at (a file's path, "socket:[INODE]", ...)."""
+    found = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue  # closed meanwhile
+    return found
+
+
+def lock_socket(target_url: str, job: str) -> str | None:
+    """The client's end ("socket:[INODE]") of the connection that holds `job`'s lock, a TCP connection over
+    IPv4 to a server on this machine; None for a server behind a proxy (Docker's), whose view of the client
+    names none of this machine's sockets."""
+    url = sa.make_url(target_url)
+    engine = sa.create_engine(url)
+    holder = "SELECT HOST, @@port FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(:name)"
+    with engine.connect() as connection:
+        host, server_port = connection.execute(sa.text(holder), {"name": lock_name(url.database, job)}).one()
+    engine.dispose()
+    if server_port != (url.port or 3306):
+        return None
+    port = int(host.rsplit(":", 1)[1])
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()  # sl, local address, remote address (hex ports), ..., inode
+        if int(fields[1].split(":")[1], 16) == port and int(fields[2].split(":")[1], 16) == server_port:
+            return f"socket:[{fields[9]}]"
+    raise AssertionError(f"no socket of this machine has the lock's port {port}")
 
 
 def assert_equals_clean_run(dbs, folder: Path, jobs: dict[str, dict]) -> None:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from support import rows_at, snapshot, spawn
+from click.testing import CliRunner
+from support import (alive, assert_equals_clean_run, children, descriptors, etl, lock_socket, rows_at, snapshot, spawn,
+                     wait_for_watermark)
 
-from etl.errors import RejectBudgetExceeded
-from etl.lock import lock_name
+from etl.cli import main
+from etl.database.engines import target_engine
+from etl.errors import JobBusy, RejectBudgetExceeded
+from etl.kinds import KINDS
+from etl.lock import job_lock, lock_name
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import AlibabaOrderFactory, PushFactory
 from etl.window import Position, committed_by_all
@@ -99,6 +108,114 @@ def test_forked_workers_leave_the_coordinators_lock_connection_alone(mysql_dbs, 
     assert process.returncode == 0, err
     assert len(holders - {None}) == 1
     assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(3000,)]
+
+
+def test_a_forked_process_that_closes_its_copy_of_the_job_lock_leaves_the_lock_to_its_holder(dbs):
+    # As a forked worker starts. A connection (and a flock, which belongs to the open file) lasts until
+    # its last descriptor closes: had the child kept its copy, the lock would outlive its holder.
+    engine = target_engine(sa.make_url(dbs.target_url))
+    ready, done = os.pipe(), os.pipe()
+    with job_lock(engine, "tb") as lock:
+        child = os.fork()
+        if child == 0:
+            try:
+                lock.close_inherited()
+                os.write(ready[1], b".")
+                os.read(done[0], 1)  # lives on, as a worker does
+            finally:
+                os._exit(0)
+        try:
+            assert os.read(ready[0], 1) == b"."
+            lock.close_inherited()  # the holder goes without a word, as a process killed by -9 does
+            deadline = time.monotonic() + 2
+            while True:
+                try:
+                    with job_lock(engine, "tb"):
+                        break
+                except JobBusy:
+                    assert time.monotonic() < deadline, "the lock outlived its holder"
+                    time.sleep(0.01)
+        finally:
+            os.write(done[1], b".")
+            os.waitpid(child, 0)
+            for descriptor in (*ready, *done):
+                os.close(descriptor)
+    engine.dispose()
+
+
+def test_a_spawned_worker_watches_its_parent_and_ends_with_it():
+    # Where workers are spawned (macOS) a thread waits for the parent's end: that wait, spawned here.
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import multiprocessing, time\n"
+        "from etl.pipeline.workers import _exit_with_parent\n"
+        "child = multiprocessing.get_context('spawn').Process(target=_exit_with_parent)\n"
+        "child.start()\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )], stdout=subprocess.PIPE)
+    try:
+        child = int(parent.stdout.readline())
+    finally:
+        killed = time.monotonic()
+        parent.kill()
+        parent.wait()  # not for the end of its output: the child holds a copy of it
+        parent.stdout.close()
+    while alive(child):
+        # A spawned child imports the job's modules first: its start is part of this.
+        assert time.monotonic() - killed < 10, "the spawned child outlived its parent"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("shard", [(), ("tb", "--shard", "0/2")], ids=["whole-job", "one-shard"])
+def test_kill_9_of_a_run_ends_its_workers_and_the_next_run_starts_at_once(mysql_dbs, tmp_path, shard):
+    # What the OOM killer does: had the workers lived on, each with a copy of the job lock's connection,
+    # the next run would have exited 75 (busy) until they had written their whole share.
+    # Small batches: a long run of few rows, still mid-window when its first commit is seen.
+    settings = {"workers": 2, "batch_size": 5, "lookback_seconds": 0}
+    rows = rows_at(PushFactory(seed=24), 1200 if shard else 600, T0)
+    if shard:  # only the shard's keys, so that its runs write what a clean run of the whole job writes
+        rows = [row for row in rows if row["tid"] % 2 == 0]
+    rows[100] = {**rows[100], "jdp_response": "{broken"}
+    mysql_dbs.push(rows)
+    config = mysql_dbs.config_file(tmp_path, {"tb": settings})
+    process = spawn(config, "run", *shard)
+    assert wait_for_watermark(mysql_dbs.target_url, process), f"no commit seen (exit code {process.poll()})"
+    workers = children(process.pid)
+    assert process.poll() is None and len(workers) == 2, workers  # mid-window: both workers still write
+    # Only the main process holds the lock's connection: its end frees the lock, whatever the workers do.
+    lock = lock_socket(mysql_dbs.target_url, "tb#0of2" if shard else "tb")
+    assert lock is None or lock in descriptors(process.pid) and not any(lock in descriptors(pid) for pid in workers)
+    killed = time.monotonic()
+    process.kill()
+    process.wait()
+    while any(map(alive, workers)):
+        assert time.monotonic() - killed < 2, "a worker outlived its run by 2 s"
+        time.sleep(0.01)
+    code, _, err = etl("--config", str(config), "run", *shard)
+    assert code == 0, err
+    assert mysql_dbs.query("SELECT outcome FROM etl_run ORDER BY run_id") == [("abandoned",), ("ok",)]
+    assert_equals_clean_run(mysql_dbs, tmp_path / "clean", {"tb": {}})
+
+
+def _a_bug(_connection, _tables, _rows) -> None:
+    raise ZeroDivisionError("a bug, say")
+
+
+def test_a_workers_bug_is_one_line_and_its_traceback_shows_with_vv(mysql_dbs, tmp_path, monkeypatch):
+    # Forked, the workers write with this process's kinds: the trade kind's write hook fails.
+    monkeypatch.setitem(KINDS, "tb_trade", dataclasses.replace(KINDS["tb_trade"], after_write=_a_bug))
+    mysql_dbs.push(rows_at(PushFactory(seed=25), 40, T0))
+    config = str(mysql_dbs.config_file(tmp_path, {"tb": {"workers": 2, "batch_size": 10}}))
+    code, out, err = etl("--config", config, "run")
+    assert (code, out) == (1, "")
+    [line] = err.splitlines()
+    assert line.startswith("etl: job 'tb': internal error in worker ") and "(ZeroDivisionError: a bug, say)" in line
+    assert line.endswith("rerun with -vv for details")
+    result = CliRunner().invoke(main, ["--config", config, "-vv", "run"])
+    assert result.exit_code == 1
+    # The worker's own frames, told to the coordinator, which logged them.
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "in _worker_main" in result.stderr and "in _a_bug" in result.stderr
 
 
 def test_workers_split_a_text_keyed_landing_table_and_write_what_one_process_writes(dbs):

@@ -184,7 +184,7 @@ class _Coordinator:
     def _read_in_workers(self, window: Window, workers: int) -> None:
         """Split `window` across `workers` processes by key; move the watermark to where all have committed."""
         job = self.job.model_copy(update={"workers": workers})
-        pool = WorkerPool(job, self.plan, window, self.tally.counts, self.context.shard)
+        pool = WorkerPool(job, self.plan, window, self.tally.counts, self.context.shard, self.context.lock)
         reached, moved = None, float("-inf")  # the first commit of all workers moves it at once
         try:
             with pool:

@@ -5,17 +5,23 @@ Each worker writes the keys whose remainder modulo `workers` is its number, so n
 same trade, and reports after each batch how far it has committed. The pool yields, after each
 report, how far every worker has committed: the coordinator (which holds the job lock) moves the
 watermark there. A failing worker stops the others after their batch in hand; so does a stop of
-the coordinator.
+the coordinator. A worker dies with the coordinator, however that ends, and holds no copy of its
+job lock: killed by -9, a run leaves nothing running and its job free.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import queue
 import signal
 import sys
+import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +29,7 @@ from typing import Any
 from etl import logs, stopping
 from etl.config import JobConfig
 from etl.errors import EtlError
+from etl.lock import JobLock
 from etl.pipeline.context import open_run
 from etl.pipeline.plan import Plan
 from etl.pipeline.reading import window_batches
@@ -36,11 +43,13 @@ log = logging.getLogger("etl")
 # Fork where it is safe (Linux): a forked worker has this process's modules and starts in
 # milliseconds, where a spawned one imported them again, ~0.4 s of CPU a worker (2026-12-05: with
 # the two workers' starts, the job's CPU was a third above the reference's pipeline, which forks).
-# The child holds copies of this process's sockets, the job lock's connection among them, and
-# never touches them: it opens engines of its own and leaves by os._exit, so it closes nothing of
-# its parent's (a connection ends when its last descriptor closes, and the parent keeps its own).
+# The child holds copies of this process's sockets and sends nothing on them: it opens engines of
+# its own and leaves by os._exit. It closes its copy of the job lock's at its start (a connection
+# ends when its last descriptor closes): the lock is then free the moment this process is gone.
 # macOS forks unsafely (its system libraries are not fork-safe): spawn there.
 _START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+# prctl(2): the signal a process gets when the thread that forked it ends.
+_PR_SET_PDEATHSIG = 1
 # What a worker's last message says instead of a position.
 _FINISHED = "finished"
 _STOPPED = "stopped"
@@ -86,9 +95,40 @@ class _StopAsked(Exception):
     """The coordinator asked this worker to stop (another worker failed, or the run was stopped)."""
 
 
+def _die_with_parent() -> None:
+    """End this process the moment the process that started it ends, however that ends (kill -9, the
+    OOM killer): an orphan would write its share on, unwatched, for as long as the share lasts.
+
+    A batch in hand is left uncommitted, and the server rolls it back with the connection: the next
+    run reads again from the committed watermark.
+    """
+    # Linux: the kernel sends SIGKILL when the thread that forked this process ends (the coordinator's,
+    # which outlives its workers). Set after the fork, it misses a parent that ended before: this
+    # process has another parent then.
+    if sys.platform == "linux" and ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL)) == 0:
+        if os.getppid() != multiprocessing.parent_process().pid:
+            os._exit(1)
+        return
+    # Elsewhere (or where the kernel refuses the signal), a thread watches the parent.
+    threading.Thread(target=_exit_with_parent, name="etl-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    """Wait for the parent's end (its sentinel is ready then) and end this process at once, where no
+    parent-death signal serves."""
+    multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+    os._exit(1)
+
+
 def _worker_main(job: JobConfig, plan: Plan, window: Window, shard: Shard, part: int, shared: _Shared, channel: Any,
-                 log_level: int, log_json: bool) -> None:
-    """One worker process: read, translate and write the keys of share `part`, reporting each commit."""
+                 log_level: int, log_json: bool, inherited: JobLock | None) -> None:
+    """One worker process: read, translate and write the keys of share `part`, reporting each commit.
+
+    `inherited`: the coordinator's job lock, as a forked worker finds it (a spawned one has none).
+    """
+    _die_with_parent()
+    if inherited is not None:
+        inherited.close_inherited()
     # Signals are the coordinator's to handle: it sets `shared.stop`, and this worker stops
     # after the batch in hand, which commits or rolls back whole.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -97,15 +137,20 @@ def _worker_main(job: JobConfig, plan: Plan, window: Window, shard: Shard, part:
     logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
     tally = _SharedTally(RunCounts(), shared)
 
-    def say(position: Position | str | None, failure: EtlError | None = None) -> None:
-        channel.put((part, position, dataclasses.replace(tally.counts), failure))
+    def say(position: Position | str | None, failure: EtlError | None = None, trace: str | None = None) -> None:
+        channel.put((part, position, dataclasses.replace(tally.counts), failure, trace))
 
     try:
         _write_share(job, plan, window, shard, part, tally, say)
     except _StopAsked:
         say(_STOPPED)
+    except EtlError as error:
+        say(None, error)
     except BaseException as error:  # noqa: BLE001 -- whatever it is, the coordinator must hear of it
-        say(None, error if isinstance(error, EtlError) else EtlError(f"{type(error).__name__}: {error}"))
+        # A bug: one line for the user, and where it happened (as text: a traceback does not pickle)
+        # for the coordinator's debug log.
+        say(None, EtlError(f"internal error in worker {part} ({type(error).__name__}: {error}); "
+                           "rerun with -vv for details"), traceback.format_exc())
     else:
         say(_FINISHED)
 
@@ -133,17 +178,21 @@ class WorkerPool:
     after their batch in hand, and leaving it at all waits for them, reading what they still say.
     """
 
-    def __init__(self, job: JobConfig, plan: Plan, window: Window, before: RunCounts, shard: Shard) -> None:
-        """`before`: the run's counts so far, to which the workers' are added; `shard`: whose keys they share."""
+    def __init__(self, job: JobConfig, plan: Plan, window: Window, before: RunCounts, shard: Shard,
+                 lock: JobLock) -> None:
+        """`before`: the run's counts so far, to which the workers' are added; `shard`: whose keys they share;
+        `lock`: the job lock this process holds, whose descriptor a forked worker closes."""
         self.job, self.before = job, dataclasses.replace(before)
         context = multiprocessing.get_context(_START_METHOD)
+        # A spawned worker inherits no descriptor (and the lock would not pickle).
+        inherited = lock if _START_METHOD == "fork" else None
         self.channel = context.Queue()
         self.shared = _Shared(context.Event(), context.Lock(), context.Value("q", before.rows_read, lock=False),
                               context.Value("q", before.rejects, lock=False))
         self.processes = [
             context.Process(target=_worker_main, name=f"etl-{job.name}-{part}", daemon=True,
                             args=(job, plan, window, shard, part, self.shared, self.channel, log.getEffectiveLevel(),
-                                  logs.json_enabled()))
+                                  logs.json_enabled(), inherited))
             for part in range(job.workers)
         ]
         self.reported = [RunCounts() for _ in range(job.workers)]
@@ -182,9 +231,11 @@ class WorkerPool:
             if message is None:
                 self._check_alive(finished, silent)
                 continue
-            part, position, counts, failure = message
+            part, position, counts, failure, trace = message
             self.reported[part] = counts
             if failure is not None:
+                if trace is not None:
+                    log.debug("job %s: worker %d's internal error:\n%s", self.job.name, part, trace.rstrip())
                 raise failure
             if position == _STOPPED:
                 # Only a stop this process asked for ends a share early, so this cannot come before
