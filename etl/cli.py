@@ -23,7 +23,7 @@ import orjson
 
 from etl import logs
 from etl.config import Config, JobConfig, load_config
-from etl.errors import ConfigError, EtlError, Interrupted, JobBusy
+from etl.errors import ConfigError, EtlError, Interrupted, JobBusy, MetricsNotPushed
 from etl.export import FORMATS, export_job
 from etl.pipeline import RunResult, retranslate_job, retry_rejects, run_job
 from etl.runs import RunCounts
@@ -58,6 +58,14 @@ def _fail(message: str, code: int) -> None:
     else:
         click.echo(f"etl: {message}", err=True)
     sys.exit(code)
+
+
+def _warn(message: str) -> None:
+    """A warning that prints also with -q: the exit code does not carry it, so stderr is all that tells."""
+    if _json_mode():
+        click.echo(logs.event(event="log", level="warning", message=message), err=True)
+    else:
+        click.echo(f"etl: WARNING {message}", err=True)
 
 
 def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -269,6 +277,31 @@ _METRICS = click.option(
 )
 
 
+_PUSHGATEWAY = click.option(
+    "--pushgateway", metavar="URL", envvar="ETL_PUSHGATEWAY", default=None,
+    help="Push the same metrics to this Prometheus Pushgateway when the run ends, a group per job and shard "
+         "(env ETL_PUSHGATEWAY). A push that fails is a warning, never a failed run.",
+)
+
+
+def _publish(context: click.Context, jobs: Sequence[JobConfig], shard: Shard, metrics_file: Path | None,
+             pushgateway: str | None) -> None:
+    """The jobs' metrics, failed ones included, to the file and the gateway asked for."""
+    if metrics_file is None and pushgateway is None:
+        return
+    from etl.metrics import push_metrics, write_metrics
+
+    statuses = _statuses(context, jobs)[0]
+    # The push first: a file that cannot be written fails the command, a push never does.
+    if pushgateway:
+        try:
+            push_metrics(pushgateway, [job.name for job in jobs], statuses, shard)
+        except MetricsNotPushed as error:
+            _warn(str(error))
+    if metrics_file is not None:
+        write_metrics(metrics_file, statuses)
+
+
 def _statuses(context: click.Context, jobs: Sequence[JobConfig]) -> tuple[list[JobStatus], list[int]]:
     """The status of each job that can be read; a job whose databases fail is told on stderr."""
     statuses, codes = [], []
@@ -286,14 +319,16 @@ def _statuses(context: click.Context, jobs: Sequence[JobConfig]) -> tuple[list[J
 @_WORKERS
 @_SHARD
 @_METRICS
+@_PUSHGATEWAY
 @click.pass_context
 @_guarded
 def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, shard: Shard,
-        metrics_file: Path | None) -> None:
+        metrics_file: Path | None, pushgateway: str | None) -> None:
     """Incremental run of the named jobs (all enabled jobs when none are named), until caught up.
 
     A busy or failing job does not stop the others; the exit code is the worst of them.
-    With --metrics-file, the jobs' metrics are written after the last of them, failed ones included.
+    With --metrics-file or --pushgateway, the jobs' metrics are written or pushed after the last of
+    them, failed ones included.
     """
     selected = [_with_workers(job, workers) for job in _config(context).select(jobs)]
     codes = []
@@ -309,10 +344,7 @@ def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, shar
             continue
         codes.append(0)
         _report(context, result)
-    if metrics_file is not None:
-        from etl.metrics import write_metrics
-
-        write_metrics(metrics_file, _statuses(context, selected)[0])
+    _publish(context, selected, shard, metrics_file, pushgateway)
     sys.exit(_worst(codes))
 
 
@@ -321,19 +353,28 @@ def run(context: click.Context, jobs: tuple[str, ...], workers: int | None, shar
 @_period
 @_WORKERS
 @_SHARD
+@_PUSHGATEWAY
 @click.pass_context
 @_guarded
 def retranslate(context: click.Context, job: str, since: datetime, until: datetime, workers: int | None,
-                shard: Shard) -> None:
+                shard: Shard, pushgateway: str | None) -> None:
     """Re-translate JOB's pushes with jdp_modified in [SINCE, UNTIL); the watermark stays put.
 
     Newer still wins: a push older than what the OMS holds changes nothing, one of the
     same version is rewritten (that is what a re-translation after a fix is for).
     """
     _check_period(since, until)
-    with _progress(context) as bar:
-        result = retranslate_job(_with_workers(_config(context).job(job), workers), since, until, bar, shard)
+    chosen = _with_workers(_config(context).job(job), workers)
+    try:
+        with _progress(context) as bar:
+            result = retranslate_job(chosen, since, until, bar, shard)
+    except Interrupted:
+        raise  # as `run`: a signal ends the command before its metrics
+    except EtlError:
+        _publish(context, [chosen], shard, None, pushgateway)  # a failed run pushes too, as `run`'s do
+        raise
     _report(context, result)
+    _publish(context, [chosen], shard, None, pushgateway)
 
 
 def _status_cells(status: JobStatus | ShardStatus) -> tuple[str, str, str, str]:

@@ -66,6 +66,10 @@ class Transient(EtlError):
         return type(self.failure)(f"{self.failure} (while {what}; gave up after {attempts} attempts)")
 
 
+class MetricsNotPushed(EtlError):
+    """The Pushgateway did not take the metrics (down, refused, too slow): a warning, never a failed run."""
+
+
 class JobBusy(EtlError):
     """Another run of the same job holds its lock."""
 

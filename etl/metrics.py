@@ -1,20 +1,29 @@
-"""Metrics for Prometheus: one text file per invocation, for node_exporter's textfile collector.
+"""Metrics for Prometheus: a text file for node_exporter's textfile collector, or a push to a Pushgateway.
 
 The file is written whole and renamed into place (prometheus_client's `write_to_textfile`), so
 the collector never reads half of it. Every value comes from the target's own bookkeeping
-(`etl status`), so a run and a later `etl status --metrics-file` write the same series.
+(`etl status`), so a run and a later `etl status --metrics-file` write the same series, and a push
+holds what the file would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from http.client import HTTPException
 from pathlib import Path
+from urllib.error import HTTPError
+from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
-from etl.errors import EtlError
+from etl.errors import EtlError, MetricsNotPushed
+from etl.shard import Shard
 from etl.status import JobStatus
+
+# Seconds a push may take: a gateway that does not answer by then is down for this run (the next
+# run pushes again), and a pod must not spend its termination grace period waiting on it.
+PUSH_TIMEOUT = 5.0
 
 
 def _timestamp(moment: datetime) -> float:
@@ -39,7 +48,7 @@ def _write_shards(gauge: Callable[..., Gauge], statuses: Sequence[JobStatus]) ->
                 last_success.labels(status.job, shard.shard).set(_timestamp(shard.last_success))
 
 
-def write_metrics(path: Path, statuses: Sequence[JobStatus]) -> None:
+def _registry(statuses: Sequence[JobStatus]) -> CollectorRegistry:
     registry = CollectorRegistry()
 
     def gauge(name: str, documentation: str, labels: Sequence[str] = ("job",)) -> Gauge:
@@ -68,7 +77,51 @@ def write_metrics(path: Path, statuses: Sequence[JobStatus]) -> None:
             succeeded.labels(job).set(1 if last.outcome == "ok" else 0)
             if last.finished_at is not None:
                 duration.labels(job).set((last.finished_at - last.started_at).total_seconds())
+    return registry
+
+
+def write_metrics(path: Path, statuses: Sequence[JobStatus]) -> None:
     try:
-        write_to_textfile(str(path), registry)
+        write_to_textfile(str(path), _registry(statuses))
     except OSError as error:
         raise EtlError(f"cannot write the metrics file {path}: {error.strerror or error}") from None
+
+
+def push_metrics(gateway: str, jobs: Sequence[str], statuses: Sequence[JobStatus], shard: Shard) -> None:
+    """PUT each job's series to the Pushgateway at `gateway` as a group of its own, {job, instance: the
+    shard}: a push replaces its group's last one and no other. A whole job's group has no instance (an
+    empty one would make another group, whose series clash with it on the gateway's page).
+
+    A group holds the whole job as the target's bookkeeping has it, every shard included: a shard whose
+    pod stopped still shows in the other pods' pushes (its watermark falls behind), so the alerts can
+    leave out a group nobody pushes any more (an ended retranslate, an old shard count). The shard is
+    `instance`, not `shard`, because the gateway gives a group's labels to every series in it, and the
+    `etl_shard_*` series carry a `shard` of their own; not the pod's name either, which a CronJob
+    changes every tick. A job whose status cannot be read is pushed empty: its series leave the
+    gateway as they leave the file. The first push that fails stops the rest (the gateway is likely
+    down for all of them, and each would wait out its timeout).
+    """
+    read = {status.job: status for status in statuses}
+    grouping = {} if shard.whole else {"instance": shard.label}
+    for job in jobs:
+        registry = _registry([read[job]] if job in read else [])
+        try:
+            push_to_gateway(gateway, job=job, registry=registry, grouping_key=grouping, timeout=PUSH_TIMEOUT)
+        except (OSError, ValueError, HTTPException) as error:
+            raise MetricsNotPushed(
+                f"could not push the metrics of job {job!r} to {_masked(gateway)}: {_reason(error)}") from None
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, HTTPError):  # the gateway answered, and refused
+        return f"HTTP {error.code} {error.reason}"
+    return str(getattr(error, "reason", error)) or type(error).__name__
+
+
+def _masked(url: str) -> str:
+    """The gateway's URL as a user may see it: a password in it replaced by ***, as the databases' are."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    credentials, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{credentials.split(':', 1)[0]}:***@{host}").geturl()

@@ -4,12 +4,14 @@ real subprocess."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -127,3 +129,15 @@ def assert_equals_clean_run(dbs, folder: Path, jobs: dict[str, dict]) -> None:
         assert dbs.dump(table, order) == clean.dump(table, order), table
     open_rejects = "SELECT tid, error FROM etl_reject WHERE resolved_at IS NULL ORDER BY tid"
     assert dbs.query(open_rejects) == clean.query(open_rejects)
+
+
+def program(name: str, package: str) -> str:
+    """The path of a program a test runs: without it the test skips, or fails with CI=true (.ci/run
+    installs Debian's `package`)."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"no {name} on PATH (Debian: apt-get install {package}; .ci/run installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    return path

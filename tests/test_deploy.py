@@ -62,6 +62,11 @@ def test_the_kubernetes_cronjob_forbids_overlap_and_ignores_busy():
 MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
 
 
+def job_spec(manifest: dict) -> dict:
+    """The Job's spec: a CronJob's template, or the Job's own."""
+    return manifest["spec"]["jobTemplate"]["spec"] if manifest["kind"] == "CronJob" else manifest["spec"]
+
+
 @pytest.mark.parametrize("path", MANIFESTS, ids=[path.name for path in MANIFESTS])
 def test_every_kubernetes_manifest_is_valid_for_the_api(path):
     # kubernetes-validate carries the API's OpenAPI schemas; strict: an unknown field is an error.
@@ -78,7 +83,7 @@ def test_the_validator_refuses_a_field_the_api_does_not_have():
 @pytest.mark.parametrize("name, command", [("cronjob-sharded.yaml", "run"), ("retranslate-indexed-job.yaml", "retranslate")])
 def test_an_indexed_job_gives_each_pod_its_shard_of_as_many_as_it_has_pods(name, command):
     manifest = yaml.safe_load((DEPLOY / "kubernetes" / name).read_text())
-    job = manifest["spec"]["jobTemplate"]["spec"] if manifest["kind"] == "CronJob" else manifest["spec"]
+    job = job_spec(manifest)
     assert job["completionMode"] == "Indexed" and job["parallelism"] == job["completions"]
     (container,) = job["template"]["spec"]["containers"]
     arguments = container["args"]
@@ -94,7 +99,19 @@ def test_every_pod_limits_its_cpu_so_that_auto_workers_fit_its_memory(path):
     # workers: auto follows the pod's CPU limit (etl.pipeline.coordinator.available_cores); without one
     # it would follow the node's cores, up to 4 processes of ~100 MB each.
     manifest = yaml.safe_load(path.read_text())
-    job = manifest["spec"]["jobTemplate"]["spec"] if manifest["kind"] == "CronJob" else manifest["spec"]
+    job = job_spec(manifest)
     for container in job["template"]["spec"]["containers"]:
         limits = container["resources"]["limits"]
         assert int(limits["cpu"]) <= 2 and limits["memory"] == "512Mi"
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=[path.name for path in MANIFESTS])
+def test_every_pod_pushes_its_metrics_to_a_pushgateway(path):
+    # A pod has no textfile collector: the Pushgateway is how its metrics reach Prometheus. The URL
+    # comes from the pod's environment, which --pushgateway of the command the pod runs defaults to.
+    (container,) = job_spec(yaml.safe_load(path.read_text()))["template"]["spec"]["containers"]
+    environment = {variable["name"]: variable["value"] for variable in container["env"]}
+    assert environment["ETL_PUSHGATEWAY"].startswith("http://")
+    command = main.commands[next(argument for argument in container["args"] if argument in main.commands)]
+    (option,) = [parameter for parameter in command.params if "--pushgateway" in parameter.opts]
+    assert option.envvar == "ETL_PUSHGATEWAY"
