@@ -106,7 +106,7 @@ def _run_event(result: RunResult) -> str:
             "from_key": None if window.start is None else window.start.key,
             "to": window.end, "to_inclusive": window.end_inclusive,
         },
-        rows_read=counts.rows_read, trades_written=counts.trades_written, rejects=counts.rejects,
+        rows_read=counts.rows_read, pushes_written=counts.pushes_written, rejects=counts.rejects,
         warnings=counts.warnings, seconds=round(result.seconds, 3),
         watermark=None if watermark is None else {"jdp_modified": watermark.modified, "key": watermark.key},
     )
@@ -139,7 +139,7 @@ class _Bar:
 
     def start(self, job: str, total: int) -> None:
         # Imported here, as the metrics' and the demo's modules are where they serve: a cron tick
-        # (no terminal, no metrics file) does not load them (~60 ms of its start, measured with -X importtime).
+        # (no terminal, no metrics file) does not pay for loading them.
         from tqdm import tqdm
 
         self.close()
@@ -177,7 +177,7 @@ def _describe_run(result: RunResult) -> str:
     parts = [
         f"{result.job}{'' if result.shard.whole else f' shard {result.shard.label}'}: {result.mode} #{result.run_id} ok",
         f"read {counts.rows_read}",
-        f"wrote {counts.trades_written}",
+        f"wrote {counts.pushes_written}",
         f"rejected {counts.rejects}",
     ]
     if counts.warnings:
@@ -209,7 +209,7 @@ def main(context: click.Context, config_path: str, verbose: int, quiet: bool, lo
     """Translate Jushita push tables (jdp_tb_trade) into normalized OMS tables."""
     signal.signal(signal.SIGTERM, _terminate)
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logs.configure(level, json=log_format == "json")
+    logs.configure(logs.LogSettings(level, json=log_format == "json"))
     # SQLAlchemy's pool logs, with a traceback, every dead connection it fails to reset; the job
     # already reports (and retries) those faults in one line, so its logs show only with -vv.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING if verbose >= 2 else logging.CRITICAL)
@@ -386,7 +386,7 @@ def _status_cells(status: JobStatus | ShardStatus) -> tuple[str, str, str, str]:
         "-"
         if last is None
         else f"#{last.run_id} {last.mode} {last.outcome} at {last.started_at:%Y-%m-%d %H:%M:%S}Z "
-        f"(read {last.rows_read}, wrote {last.trades_written}, rejected {last.rejects})",
+        f"(read {last.rows_read}, wrote {last.pushes_written}, rejected {last.rejects})",
     )
 
 

@@ -66,11 +66,11 @@ class JobConfig(BaseModel):
     modified_column: str
     json_column: str
     # The column holding each row's content hash; None: Jushita's jdp_hashcode where the table has it,
-    # else the job hashes each document it reads (see etl.source.Push).
+    # else the job hashes each document it reads (see etl.translate.push.Push).
     hash_column: str | None = None
     sellers: tuple[str, ...] | None = None
-    # 1,000: with two workers, batches of 2,000 were 0.69-0.83x of batches of 1,000's speed and peaked
-    # at ~350 MB; with one process the size made no difference (bench/RESULTS.md, 2026-12-05).
+    # 1,000: with two workers, batches of 2,000 are slower and take more memory; with one process the
+    # size makes no difference (bench/RESULTS.md).
     batch_size: int = Field(1000, ge=1, le=50_000)
     lookback_seconds: int = Field(300, ge=0, le=30 * 86_400)
     batch_bytes: int = Field(64 * 2**20, ge=2**20, le=2**30)

@@ -21,7 +21,7 @@ from etl.database.tables import reflect, upsert
 from etl.pipeline import RunResult, run_job
 from etl.schema import apply_sql, init_target, sql_file
 from etl.status import JobStatus, job_status
-from etl.synth import PushFactory, RefundFactory
+from etl.synth import PushFactory, RefundFactory, synth_trades
 
 JOB = "demo"
 REFUND_JOB = "demo_refunds"
@@ -59,14 +59,10 @@ def write_demo_config(folder: Path) -> Path:
 
 
 def _build_source(opened: JobContext, pushes: int, seed: int) -> tuple[PushFactory, list]:
-    factory = PushFactory(seed)
-    trades, rows, moment = [], [], _START
-    for _ in range(pushes):
-        if factory.rng.random() < 0.02:
-            moment += timedelta(seconds=factory.rng.randrange(1, 30))
-        trade = factory.trade(moment - timedelta(minutes=factory.rng.randrange(0, 600)))
-        trades.append((trade, moment))
-        rows.append(factory.row(trade, factory.status(), moment, moment))
+    made = list(synth_trades(pushes, seed=seed, start=_START))
+    trades = [(trade, row["jdp_modified"]) for trade, row in made]
+    rows = [row for _, row in made]
+    factory, moment = PushFactory(seed + 1), trades[-1][1]
     broken = factory.row(factory.trade(moment), "WAIT_SELLER_SEND_GOODS", moment, moment)
     rows.append({**broken, "jdp_response": broken["jdp_response"][:200]})  # truncated in transit
     failed = factory.row(factory.trade(moment), "WAIT_SELLER_SEND_GOODS", moment, moment)

@@ -51,9 +51,9 @@ def refresh_refund_holds(connection: sa.Connection, tables: Mapping[str, sa.Tabl
     """Set oms_status of the lines `written` touched (a trade's lines, or the lines refunded)."""
     order, trade, refund = (tables[name] for name in TABLES)
     # A trade push writes all its lines, and a line's refunds carry its trade's tid: the refunds of a
-    # batch of trades are found by their tids, one key a trade (one IN list a batch, where the lines'
-    # oids were ~1.8 keys a trade, in two); a refund push's line is its oid. Most lines have no
-    # refund: one indexed look-up, and nothing else, for those. Keys in order: rows are locked in it.
+    # batch of trades are found by their tids, one key a trade (the lines' oids would be nearly two);
+    # a refund push's line is its oid. Most lines have no refund: one indexed look-up, and nothing
+    # else, for those. Keys in order: rows are locked in it.
     tids = sorted({row["tid"] for rows in written for row in rows.tables.get("oms_trade", ())})
     oids = sorted({row["oid"] for rows in written for row in rows.tables.get("oms_refund", ())})
     refunds = [

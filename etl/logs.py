@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,13 +26,27 @@ class JsonFormatter(logging.Formatter):
         return event(event="log", level=record.levelname.lower(), message=record.getMessage())
 
 
-def configure(level: int, json: bool, prefix: str = "etl:") -> None:
+@dataclass(frozen=True)
+class LogSettings:
+    """How this process logs: the level, and JSON lines or text (a run's workers log as it does)."""
+
+    level: int = logging.WARNING
+    json: bool = False
+
+
+_configured = LogSettings()
+
+
+def configure(settings: LogSettings, prefix: str = "etl:") -> None:
     """Send the job's log records to stderr, as text lines or JSON lines."""
+    global _configured
+    _configured = settings
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json else logging.Formatter(f"{prefix} %(levelname)s %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    handler.setFormatter(JsonFormatter() if settings.json
+                         else logging.Formatter(f"{prefix} %(levelname)s %(message)s"))
+    logging.basicConfig(level=settings.level, handlers=[handler], force=True)
 
 
-def json_enabled() -> bool:
-    """Whether this process logs JSON (worker processes follow their coordinator)."""
-    return any(isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers)
+def configured() -> LogSettings:
+    """The settings `configure` was last given in this process (the defaults before)."""
+    return _configured

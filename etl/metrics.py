@@ -55,7 +55,7 @@ def _registry(statuses: Sequence[JobStatus]) -> CollectorRegistry:
         return Gauge(f"etl_{name}", documentation, labels, registry=registry)
 
     rows_read = gauge("last_run_rows_read", "Source rows the job's last run read.")
-    written = gauge("last_run_trades_written", "Target parents (trades, refunds) the job's last run changed.")
+    written = gauge("last_run_pushes_written", "Pushes the job's last run wrote: trades or refunds it changed in the target.")
     rejects = gauge("last_run_rejects", "Pushes the job's last run quarantined.")
     duration = gauge("last_run_duration_seconds", "How long the job's last run took.")
     succeeded = gauge("last_run_success", "1 when the job's last run ended ok, 0 otherwise.")
@@ -72,7 +72,7 @@ def _registry(statuses: Sequence[JobStatus]) -> CollectorRegistry:
         last = status.last_run
         if last is not None:
             rows_read.labels(job).set(last.rows_read)
-            written.labels(job).set(last.trades_written)
+            written.labels(job).set(last.pushes_written)
             rejects.labels(job).set(last.rejects)
             succeeded.labels(job).set(1 if last.outcome == "ok" else 0)
             if last.finished_at is not None:

@@ -21,7 +21,7 @@ from etl.window import Window
 @dataclass
 class RunCounts:
     rows_read: int = 0
-    trades_written: int = 0
+    pushes_written: int = 0
     rejects: int = 0
     warnings: int = 0
     missing: int = 0  # rejected keys no longer in the source (`etl rejects --retry`)
@@ -63,7 +63,7 @@ def finish_run(
             outcome=outcome,
             finished_at=utcnow(),
             rows_read=counts.rows_read,
-            trades_written=counts.trades_written,
+            pushes_written=counts.pushes_written,
             rejects=counts.rejects,
             message=message,
         )

@@ -4,7 +4,7 @@ For a batch: read the versions the target holds for its keys (locking those rows
 keep the pushes that are newer (newer wins on the kind's version columns, then the
 push's jdp_modified), upsert their parent rows, replace their children (update the ones
 the push still has, insert the new, delete those it no longer has: a vanished line is gone),
-resolve the open rejects of every key that translated, and record the new rejects.
+resolve the open rejects of every key that translated, and record the new rejects (etl.rejects).
 Every statement is one multi-row statement per chunk of keys: never row by row.
 """
 
@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from etl.bookkeeping import BOOKKEEPING, CONTENT, MODIFIED, REJECT
+from etl.rejects import RejectBook
 from etl.database.load_data import load_rows
 from etl.database.tables import chunks, id_chunks, ids_in, upsert
 from etl.translate import Kind, Row
@@ -54,17 +55,18 @@ def newer(version: tuple, content: str | None, held: Held) -> bool | None:
 class Sink:
     """The target tables of one kind of job, reflected once per run."""
 
-    def __init__(self, kind: Kind, tables: dict[str, sa.Table], job: str, *, check_lengths: bool = False) -> None:
-        """`check_lengths`: the target stores a text of any length in a VARCHAR(n) (SQLite), where
-        MySQL's strict mode refuses it and the push is rejected: `fitting` rejects it first, so
-        that both kinds of target end with the same rows."""
+    def __init__(self, kind: Kind, tables: dict[str, sa.Table], job: str, *, text_key: bool = False,
+                 check_lengths: bool = False) -> None:
+        """`text_key`: the source's keys are text. `check_lengths`: the target stores a text of any length
+        in a VARCHAR(n) (SQLite), where MySQL's strict mode refuses it and the push is rejected:
+        `refuse_overlong` rejects it first, so that both kinds of target end with the same rows."""
         self.kind = kind
-        self.job = job
         self.tables = tables
         self.parent = tables[kind.parent]
         self.key = self.parent.c[kind.key_column]
         self.version_columns = [self.parent.c[name] for name in (*kind.version, MODIFIED)]
         self.content = self.parent.c[CONTENT]
+        self.rejects = RejectBook(tables[REJECT], job, text_key=text_key)
         self.lengths = {
             name: [(column.name, column.type.length) for column in tables[name].columns
                    if isinstance(column.type, sa.String) and column.type.length]
@@ -97,21 +99,12 @@ class Sink:
                 if (found := held.get(push.target_key)) is not None and found.version[-1] == (1, push.stamp)
                 and push.content is not None and push.content == found.content}
 
-    def fitting(self, outcomes: list[Outcome]) -> list[Outcome]:
+    def refuse_overlong(self, outcomes: list[Outcome]) -> list[Outcome]:
         """`outcomes`, a push with a text longer than its column rejected (with `check_lengths`)."""
         if not self.lengths:
             return outcomes
-        return [self._fits(item) if isinstance(item, Translated) else item for item in outcomes]
-
-    def _fits(self, item: Translated) -> Outcome:
-        for name, limits in self.lengths.items():
-            for row in item.rows.tables.get(name, ()):
-                for column, length in limits:
-                    value = row.get(column)
-                    if type(value) is str and len(value) > length:
-                        return Rejected(item.push, f"{name}.{column} is {len(value)} characters, longer than its "
-                                                   f"VARCHAR({length}) (MySQL's strict mode refuses it too)")
-        return item
+        return [Rejected(item.push, reason) if isinstance(item, Translated) and (reason := _overlong(item, self.lengths))
+                else item for item in outcomes]
 
     def parent_row(self, item: Translated) -> Row:
         """The parent row of a translated push, the push's jdp_modified and content hash set in it (the
@@ -156,8 +149,8 @@ class Sink:
                 winners.append((item, row))
         if winners:
             self._replace(connection, winners, held, load_data)
-        self._resolve_rejects(connection, [item.push.key for item in translated], now)
-        self._record_rejects(connection, rejected, now)
+        self.rejects.resolve(connection, [item.push.key for item in translated], now)
+        self.rejects.record(connection, rejected, now)
         return len(winners)
 
     def _replace(
@@ -181,14 +174,13 @@ class Sink:
             child = self.tables[name]
             rows = [row for item, _ in winners for row in item.rows.tables[name]]
             key_of = _key_getter(child)
-            existing = self._child_keys(connection, child, replaced)
+            existing = _child_keys(connection, child, child.c[self.kind.key_column], replaced)
             new = rows
             if existing:
                 # Only the lines a newer push no longer has are deleted; the others are updated in place,
-                # as parents are. Deleting and inserting every line again was two thirds of the server's
-                # time in a retranslate (28 of 42 CPU seconds at 100,000 trades, measured), and an update
-                # keeps the columns of the OMS's own on a line.
-                self._delete_children(connection, child, existing - {key_of(row) for row in rows})
+                # as parents are: deleting and inserting every line again costs the server most of a
+                # retranslate's time (bench/RESULTS.md), and an update keeps the OMS's own columns of a line.
+                _delete_children(connection, child, existing - {key_of(row) for row in rows})
                 held_rows, new = [], []
                 for row in rows:
                     (held_rows if key_of(row) in existing else new).append(row)
@@ -201,61 +193,21 @@ class Sink:
         if self.kind.after_write is not None:
             self.kind.after_write(connection, self.tables, [item.rows for item, _ in winners])
 
-    def _child_keys(self, connection: sa.Connection, child: sa.Table, parents: Sequence[int]) -> set:
-        """The primary keys of the rows `child` holds for these parents."""
-        columns = list(child.primary_key.columns)
-        found: set = set()
-        for chunk in id_chunks(parents):
-            result = connection.execute(sa.select(*columns).where(ids_in(child.c[self.kind.key_column], chunk)))
-            found.update(result.scalars() if len(columns) == 1 else map(tuple, result))
-        return found
+def _child_keys(connection: sa.Connection, child: sa.Table, parent_key: sa.Column, parents: Sequence[int]) -> set:
+    """The primary keys of the rows `child` holds for these parents."""
+    columns = list(child.primary_key.columns)
+    found: set = set()
+    for chunk in id_chunks(parents):
+        result = connection.execute(sa.select(*columns).where(ids_in(parent_key, chunk)))
+        found.update(result.scalars() if len(columns) == 1 else map(tuple, result))
+    return found
 
-    @staticmethod
-    def _delete_children(connection: sa.Connection, child: sa.Table, keys: Collection) -> None:
-        columns = list(child.primary_key.columns)
-        key = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
-        for chunk in chunks(sorted(keys)):
-            connection.execute(sa.delete(child).where(key.in_(chunk)))
 
-    def _resolve_rejects(self, connection: sa.Connection, keys: list[int | str], now: datetime) -> None:
-        reject = self.tables[REJECT]
-        # The keys of one job are all ints or all strs (a text key column).
-        text_key = bool(keys) and isinstance(keys[0], str)
-        column = reject_column(reject, text_key=text_key)
-        # Most batches resolve nothing: one look along (job, resolved_at) for any open reject of the job
-        # spares the server the UPDATE's look-up of each of the batch's keys (0.8 ms of its CPU a batch).
-        is_open = is_open_reject(reject, self.job)
-        if not keys or connection.execute(sa.select(reject.c.reject_id).where(is_open).limit(1)).first() is None:
-            return
-        for chunk in chunks(keys) if text_key else id_chunks(keys):
-            connection.execute(
-                sa.update(reject)
-                .where(is_open, column.in_(chunk) if text_key else ids_in(column, chunk))
-                .values(resolved_at=now)
-            )
-
-    def _record_rejects(self, connection: sa.Connection, rejected: Sequence[Rejected], now: datetime) -> None:
-        reject = self.tables[REJECT]
-        rows = [
-            {
-                "job": self.job,
-                **reject_key(item.push),
-                MODIFIED: item.push.stamp,
-                "error": item.reason,
-                "last_seen": now,
-                "first_seen": now,
-            }
-            for item in rejected
-        ]
-        # One open reject per (job, key): a repeat updates it and keeps first_seen.
-        upsert(
-            connection,
-            reject,
-            rows,
-            key=["job", "tid", "key_text"],
-            where=reject.c.resolved_at.is_(None),
-            keep=["first_seen"],
-        )
+def _delete_children(connection: sa.Connection, child: sa.Table, keys: Collection) -> None:
+    columns = list(child.primary_key.columns)
+    key = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
+    for chunk in chunks(sorted(keys)):
+        connection.execute(sa.delete(child).where(key.in_(chunk)))
 
 
 def _key_getter(table: sa.Table) -> Any:
@@ -264,19 +216,13 @@ def _key_getter(table: sa.Table) -> Any:
     return itemgetter(*names)
 
 
-def is_open_reject(reject: sa.Table, job: str) -> sa.ColumnElement[bool]:
-    """The rows of etl_reject that are `job`'s open rejects (along its (job, resolved_at) index)."""
-    return sa.and_(reject.c.job == job, reject.c.resolved_at.is_(None))
-
-
-def reject_column(reject: sa.Table, *, text_key: bool) -> sa.Column:
-    """The etl_reject column a source key is found by: key_text for a text key column, else tid."""
-    return reject.c.key_text if text_key else reject.c.tid
-
-
-def reject_key(push: Push) -> dict[str, int | str]:
-    """How etl_reject names a source row: tid is the target's id (0 when a text key is no id),
-    key_text the key of a text key column ('' for Jushita's integer keys)."""
-    if isinstance(push.key, str):
-        return {"tid": push.target_key or 0, "key_text": push.key}
-    return {"tid": push.key, "key_text": ""}
+def _overlong(item: Translated, lengths: dict[str, list[tuple[str, int]]]) -> str | None:
+    """Why the rows of `item` hold a text longer than its VARCHAR(n); None when they do not."""
+    for name, limits in lengths.items():
+        for row in item.rows.tables.get(name, ()):
+            for column, length in limits:
+                value = row.get(column)
+                if type(value) is str and len(value) > length:
+                    return (f"{name}.{column} is {len(value)} characters, longer than its VARCHAR({length}) "
+                            "(MySQL's strict mode refuses it too)")
+    return None

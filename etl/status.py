@@ -11,7 +11,7 @@ from etl.bookkeeping import REJECT, RUN, WATERMARK
 from etl.config import JobConfig
 from etl.context import open_job
 from etl.shard import WHOLE, Shard
-from etl.sink import is_open_reject
+from etl.rejects import count_open, is_open_reject
 from etl.watermark import load_watermarks
 from etl.window import Position
 
@@ -24,7 +24,7 @@ class LastRun:
     started_at: datetime
     finished_at: datetime | None
     rows_read: int
-    trades_written: int
+    pushes_written: int
     rejects: int
     message: str | None
 
@@ -113,7 +113,7 @@ def open_rejects(job: JobConfig, limit: int) -> tuple[int, list[OpenReject]]:
     with open_job(job) as opened:
         reject = opened.target_tables([REJECT])[REJECT]
         with opened.on_target(), opened.target_engine.connect() as connection:
-            total = _open_rejects(connection, reject, job.name)
+            total = count_open(connection, reject, job.name)
             rows = connection.execute(
                 sa.select(*(reject.c[name] for name in OpenReject.__dataclass_fields__))
                 .where(is_open_reject(reject, job.name))
@@ -149,7 +149,7 @@ def job_status(job: JobConfig) -> JobStatus:
             watermarks = load_watermarks(connection, tables[WATERMARK], job.name, text_key=source.text_key)
             each = [_shard_status(connection, tables[RUN], job.name, shard, watermarks.get(shard.label),
                                   newest_of[shard]) for shard in shards]
-            open_rejects = _open_rejects(connection, tables[REJECT], job.name)
+            open_rejects = count_open(connection, tables[REJECT], job.name)
     if len(each) == 1:
         whole = each[0]
         return JobStatus(job.name, whole.watermark, newest, whole.lag_seconds, whole.last_run, open_rejects,
@@ -190,9 +190,3 @@ def _shard_status(connection: sa.Connection, run: sa.Table, job: str, shard: Sha
         **{name: getattr(last, name) for name in LastRun.__dataclass_fields__}  # same names as etl_run
     )
     return ShardStatus(shard.label, watermark, newest, lag(watermark, newest), last_run, last_success)
-
-
-def _open_rejects(connection: sa.Connection, reject: sa.Table, job: str) -> int:
-    return connection.execute(
-        sa.select(sa.func.count()).select_from(reject).where(is_open_reject(reject, job))
-    ).scalar_one()

@@ -3,7 +3,8 @@
 Raising from the signal handler itself would land anywhere: inside SQLAlchemy's pool, or
 inside a finalizer, where Python prints the exception and swallows it. So the first
 SIGTERM only asks; the job stops before its next batch (and during retry waits). A
-second SIGTERM stops at once.
+second SIGTERM before that stops at once. A request is spent by the stop it causes: a
+process that embeds the job and runs it again afterwards starts without it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ def request_stop(exit_code: int = 143) -> None:
 
 
 def check_stop() -> None:
-    """Raise Terminated if a stop was asked for; call it where stopping leaves nothing half-done."""
+    """Raise Terminated if a stop was asked for (spending the request); call it where stopping leaves
+    nothing half-done."""
     if _requested:
-        raise Terminated(_requested[0])
+        raise Terminated(_requested.pop())
 
 
 def sleep(seconds: float) -> None:

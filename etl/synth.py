@@ -1,4 +1,5 @@
-"""Realistic synthetic pushes for `etl demo`, the tests and the benchmark.
+"""Realistic synthetic pushes of trades and refunds: `etl demo`'s platform (the tests and the benchmark
+use them too).
 
 Seeded and deterministic: 19-digit ids above 2**53 (oid == tid for single-line
 trades), money as strings that add up, bursty jdp_modified seconds (a sale peak puts
@@ -231,9 +232,9 @@ class PushFactory:
         }
 
 
-def synth_rows(count: int, *, seed: int = 0, start: datetime = datetime(2026, 11, 11, 0, 0, 0),
-               sellers: Sequence[str] = SELLERS) -> Iterator[dict]:
-    """`count` jdp_tb_trade rows in push order, with bursts of many rows in one second."""
+def synth_trades(count: int, *, seed: int = 0, start: datetime = datetime(2026, 11, 11, 0, 0, 0),
+                 sellers: Sequence[str] = SELLERS) -> Iterator[tuple[Trade, dict]]:
+    """`count` trades and their jdp_tb_trade rows in push order, with bursts of many rows in one second."""
     factory = PushFactory(seed, sellers)
     moment = start
     for _ in range(count):
@@ -241,7 +242,13 @@ def synth_rows(count: int, *, seed: int = 0, start: datetime = datetime(2026, 11
             moment += timedelta(seconds=factory.rng.randrange(1, 30))
         created = moment - timedelta(minutes=factory.rng.randrange(0, 600))
         trade = factory.trade(created)
-        yield factory.row(trade, factory.status(), moment, moment)
+        yield trade, factory.row(trade, factory.status(), moment, moment)
+
+
+def synth_rows(count: int, *, seed: int = 0, start: datetime = datetime(2026, 11, 11, 0, 0, 0),
+               sellers: Sequence[str] = SELLERS) -> Iterator[dict]:
+    """The rows of `synth_trades`."""
+    return (row for _, row in synth_trades(count, seed=seed, start=start, sellers=sellers))
 
 
 _REFUND_REASONS = ("七天无理由退换货", "尺码拍错/不喜欢/效果差", "商品与页面描述不符", "少件/漏发")
@@ -302,69 +309,3 @@ class RefundFactory:
             "jdp_hashcode": hashlib.md5(response.encode()).hexdigest(), "jdp_response": response,
             "jdp_created": jdp_modified, "jdp_modified": jdp_modified,
         }
-
-
-def _through_a_double(value: int) -> int:
-    """An id as 1688's gateway prints its numbers: 2106089115686783163 -> 2106089115686783000."""
-    return int(Decimal(repr(float(value))))
-
-
-def _stamp_1688(moment: datetime) -> str:
-    """1688's compact time: 20240402142658000+0800."""
-    return moment.strftime("%Y%m%d%H%M%S") + "000+0800"
-
-
-class AlibabaOrderFactory:
-    """1688 orders shaped after shared/seeds/003, as rows of a lander's `alibaba_order_landing`."""
-
-    def __init__(self, seed: int = 0, sellers: Sequence[str] = ("kingdo", "义乌小商品源头厂")) -> None:
-        self.trades = PushFactory(seed, sellers)
-        self.rng = self.trades.rng
-
-    def order(self, created: datetime) -> Trade:
-        return self.trades.trade(created)
-
-    def document(self, order: Trade, status: str, modified: datetime, lines: Sequence[dict] | None = None) -> dict:
-        lines = order.lines if lines is None else lines
-        items, total = [], Decimal(0)
-        for line in lines:
-            amount = line["price"] * line["num"] - line["discount"]
-            total += amount
-            items.append({
-                "productID": line["num_iid"], "type": "common", "price": f"{line['price']}",
-                # As the gateway prints them: the numeric ids through a double, wrong in the last digits.
-                "tbId": _through_a_double(line["oid"]), "subItemID": _through_a_double(line["oid"]), "subItemIDString": str(line["oid"]),
-                "skuInfos": [{"name": "颜色", "value": "卡其色"}, {"name": "尺码", "value": "L"}],
-                "itemDiscountFee": f"{line['discount']}", "unit": "件", "name": line["title"], "status": status,
-                "gmtModified": _stamp_1688(modified), "actualPaidFee": int(amount * 100), "itemAmount": f"{amount}",
-                "quantity": line["num"], "gmtCreate": _stamp_1688(order.created),
-                "productCargoNumber": line["outer_iid"], "cargoNumber": line["outer_sku_id"], "skuID": int(line["sku_id"]),
-            })
-        shipped = status in ("waitbuyerreceive", "confirm_goods", "success")
-        logistics = {
-            "address": order.receiver["receiver_address"], "area": order.receiver["receiver_district"],
-            "city": order.receiver["receiver_city"], "contactPerson": "林*", "mobile": "189****2201",
-            "province": order.receiver["receiver_state"], "zip": "000000", "town": "凤凰街道",
-        }
-        if shipped:
-            logistics["logisticsItems"] = [{
-                "deliveredTime": _stamp_1688(modified - timedelta(hours=1)), "logisticsBillNo": f"3610{order.tid % 10**10}",
-                "logisticsCompanyName": "万家物流", "status": "alreadysend",
-                "subItemIds": ",".join(str(line["oid"]) for line in lines), "type": "0",
-            }]
-        base = {
-            "businessType": "cn", "createTime": _stamp_1688(order.created), "id": _through_a_double(order.tid),
-            "modifyTime": _stamp_1688(modified), "shippingFee": "0", "status": status, "totalAmount": f"{total}",
-            "discount": "0", "tradeType": "50060", "idOfStr": str(order.tid), "buyerLoginId": order.buyer_nick,
-            "sellerLoginId": order.seller_nick, "sumProductPayment": f"{sum(l['price'] * l['num'] for l in lines)}",
-            "flowTemplateCode": "assureTrade", "tradeTypeCode": "assureTrade", "buyerOpenUid": f"BBB{order.tid % 10**9}",
-            "payTime": _stamp_1688(order.created + timedelta(minutes=2)),
-        }
-        return {"code": 0, "message": "ok", "data": [{"nativeLogistics": logistics, "productItems": items,
-                                                      "baseInfo": base}], "trace_id": ""}
-
-    def row(self, order: Trade, status: str, modified: datetime, landed_at: datetime,
-            lines: Sequence[dict] | None = None) -> dict:
-        """An alibaba_order_landing row holding that order."""
-        body = orjson.dumps(self.document(order, status, modified, lines)).decode()
-        return {"order_id": str(order.tid), "seller_nick": order.seller_nick, "landed_at": landed_at, "body": body}

@@ -21,11 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from alibaba_orders import AlibabaOrderFactory
 from support import OMS_TABLES, assert_equals_clean_run, etl, rows_at, spawn, wait_for_watermark
 
 from etl.cli import main
 from etl.lock import lock_name
-from etl.synth import AlibabaOrderFactory, PushFactory, RefundFactory, synth_rows
+from etl.synth import PushFactory, RefundFactory, synth_rows
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 
@@ -153,8 +154,8 @@ def test_json_logs_are_one_object_per_event_without_personal_data(dbs, tmp_path)
     code, out, err = etl("--config", config, "-v", "--log-format", "json", "run")
     assert code == 0
     (summary,) = [orjson.loads(line) for line in out.splitlines()]
-    assert {key: summary[key] for key in ("event", "job", "outcome", "rows_read", "trades_written", "rejects")} == {
-        "event": "run", "job": "tb", "outcome": "ok", "rows_read": 5, "trades_written": 4, "rejects": 1}
+    assert {key: summary[key] for key in ("event", "job", "outcome", "rows_read", "pushes_written", "rejects")} == {
+        "event": "run", "job": "tb", "outcome": "ok", "rows_read": 5, "pushes_written": 4, "rejects": 1}
     assert isinstance(summary["run_id"], int) and summary["seconds"] >= 0 and summary["window"]["to"]
     logged = [orjson.loads(line) for line in err.splitlines()]
     assert logged and all(record["event"] == "log" and record["level"] for record in logged)

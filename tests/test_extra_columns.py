@@ -10,9 +10,10 @@ import orjson
 import pandas as pd
 import pytest
 
+from alibaba_orders import AlibabaOrderFactory
 from support import etl
 
-from etl.synth import AlibabaOrderFactory, PushFactory
+from etl.synth import PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 

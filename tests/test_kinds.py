@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from alibaba_orders import AlibabaOrderFactory
+
 from etl.pipeline import retranslate_job, run_job
-from etl.synth import AlibabaOrderFactory, PushFactory, RefundFactory
+from etl.synth import PushFactory, RefundFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 
@@ -89,7 +91,7 @@ def test_rows_sharing_one_second_survive_batch_boundaries(dbs, case):
         assert dbs.select("etl_watermark", "tid, key_text") == [(max(keys), None)]
     # Nothing left behind: a second run reads only its lookback and writes nothing.
     again = run_job(case.job(dbs, batch_size=4))
-    assert (again.counts.trades_written, again.counts.rejects) == (0, 0)
+    assert (again.counts.pushes_written, again.counts.rejects) == (0, 0)
 
 
 @pytest.mark.parametrize("lookback, caught", [(300, True), (0, False)], ids=["lookback-300", "lookback-0"])
@@ -124,7 +126,7 @@ def test_a_newer_version_replaces_the_older(dbs, case):
     run_job(case.job(dbs))
     case.push(dbs, factory, content, 1, T0 + timedelta(hours=1))
     result = run_job(case.job(dbs))
-    assert result.counts.trades_written == 1
+    assert result.counts.pushes_written == 1
     assert case.status(dbs, case.key_of(content)) == case.statuses[1]
 
 
@@ -137,7 +139,7 @@ def test_a_bad_push_is_rejected_then_resolved_when_it_translates(dbs, case):
     broken[column] = '{"half a document": '
     dbs.push([broken], case.table)
     result = run_job(case.job(dbs))
-    assert (result.counts.trades_written, result.counts.rejects) == (1, 1)
+    assert (result.counts.pushes_written, result.counts.rejects) == (1, 1)
     assert case.keys(dbs) == [case.key_of(good)]
     (reason,) = dbs.query("SELECT error FROM etl_reject WHERE resolved_at IS NULL")[0]
     assert reason.startswith(f"{column} is not valid JSON")  # the column as the job's table names it
@@ -156,5 +158,5 @@ def test_retranslate_rewrites_equal_versions_and_keeps_the_watermark(dbs, case):
     run_job(case.job(dbs))
     watermark = dbs.query("SELECT jdp_modified, tid, key_text FROM etl_watermark")
     result = retranslate_job(case.job(dbs), T0, T0 + timedelta(seconds=1))
-    assert result.counts.trades_written == 3
+    assert result.counts.pushes_written == 3
     assert dbs.query("SELECT jdp_modified, tid, key_text FROM etl_watermark") == watermark

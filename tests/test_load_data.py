@@ -66,7 +66,7 @@ def test_batches_longer_than_an_in_list_give_the_same_tables(dbs, monkeypatch):
     for target, load_data in ((dbs, True), (plain, False)):
         run_job(target.job(load_data=load_data, batch_size=len(rows)))
         result = retranslate_job(target.job(load_data=load_data, batch_size=len(rows)), T0, T0 + timedelta(days=1))
-        assert result.counts.trades_written == len(rows)
+        assert result.counts.pushes_written == len(rows)
     assert snapshot(dbs) == snapshot(plain)
     assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(len(rows),)]
 
@@ -96,7 +96,7 @@ def test_a_server_that_refuses_load_data_local_is_written_with_inserts(mysql_dbs
         finally:
             connection.exec_driver_sql(f"SET GLOBAL local_infile = {int(was)}")
     admin.dispose()
-    assert result.counts.trades_written == 5
+    assert result.counts.pushes_written == 5
     assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(5,)]
 
 
@@ -126,6 +126,6 @@ def test_a_value_the_target_cannot_hold_rejects_only_its_push(mysql_dbs, load_da
     trades[3] = long_title
     mysql_dbs.push([factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, T0) for trade in trades])
     result = run_job(mysql_dbs.job(load_data=load_data))
-    assert (result.counts.trades_written, result.counts.rejects) == (5, 1)
+    assert (result.counts.pushes_written, result.counts.rejects) == (5, 1)
     [(tid, error)] = mysql_dbs.query("SELECT tid, error FROM etl_reject")
     assert tid == long_title.tid and "title" in error

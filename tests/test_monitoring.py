@@ -136,7 +136,7 @@ def test_a_run_in_progress_is_written_without_a_duration(dbs, tmp_path):
     assert "etl_last_run_duration_seconds{" not in text
 
 
-PANELS = {"Lag per job and shard", "Trades written per run", "Rejects", "Run duration", "Last run success",
+PANELS = {"Lag per job and shard", "Pushes written per run", "Rejects", "Run duration", "Last run success",
           "Time since last success"}
 
 

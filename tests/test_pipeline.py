@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from support import etl, rows_at
 
 from etl.pipeline import retranslate_job, run_job
-from etl.pipeline.step import batch_memory
+from etl.pipeline.memory import batch_memory
 from etl.synth import PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -139,7 +139,7 @@ def test_a_bad_push_is_rejected_and_resolved_when_it_translates(dbs, factory):
     bad_row = factory.row(bad, "WAIT_SELLER_SEND_GOODS", T0, T0)
     dbs.push([factory.row(good, "WAIT_SELLER_SEND_GOODS", T0, T0), {**bad_row, "jdp_response": "{not json"}])
     result = run_job(dbs.job())
-    assert (result.counts.trades_written, result.counts.rejects) == (1, 1)
+    assert (result.counts.pushes_written, result.counts.rejects) == (1, 1)
     [(tid, error, resolved)] = dbs.query("SELECT tid, error, resolved_at FROM etl_reject")
     assert tid == bad.tid and "not valid JSON" in error and resolved is None
     # The watermark passed the bad push: it is quarantined, not lost.
@@ -189,7 +189,7 @@ def test_retranslate_rewrites_the_window_and_keeps_the_watermark(dbs, factory):
     run_job(dbs.job())
     watermark = dbs.select("etl_watermark", "jdp_modified, tid")
     result = retranslate_job(dbs.job(), T0 + timedelta(seconds=1), T0 + timedelta(seconds=3))
-    assert (result.counts.rows_read, result.counts.trades_written) == (2, 2)
+    assert (result.counts.rows_read, result.counts.pushes_written) == (2, 2)
     assert dbs.select("etl_watermark", "jdp_modified, tid") == watermark
     assert dbs.query("SELECT mode, rows_read, outcome FROM etl_run ORDER BY run_id") == [
         ("run", 5, "ok"),
@@ -201,7 +201,7 @@ def test_a_plain_rerun_skips_what_the_target_already_holds(dbs, factory):
     dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, T0) for _ in range(10)])
     run_job(dbs.job())
     again = run_job(dbs.job())
-    assert (again.counts.rows_read, again.counts.trades_written) == (10, 0)
+    assert (again.counts.rows_read, again.counts.pushes_written) == (10, 0)
 
 
 def test_sellers_filter_the_source(dbs):
@@ -220,7 +220,7 @@ def test_a_row_the_target_cannot_hold_is_rejected_alone(dbs, factory):
     dbs.push(rows)
     result = run_job(dbs.job(batch_size=100))
     # MySQL's strict mode refuses the title; SQLite would keep it, so the job refuses it there itself.
-    assert (result.counts.trades_written, result.counts.rejects) == (8, 1)
+    assert (result.counts.pushes_written, result.counts.rejects) == (8, 1)
     [(tid, error)] = dbs.query("SELECT tid, error FROM etl_reject")
     assert tid == rows[4]["tid"] and "title" in error
 
@@ -241,10 +241,10 @@ def test_a_catch_up_run_skips_rows_already_written_before_parsing_them(dbs, fact
     # not even parse it again.
     dbs.push([{**rows[0], "jdp_response": "{garbage"}])
     again = run_job(dbs.job())
-    assert (again.counts.rows_read, again.counts.trades_written, again.counts.rejects) == (5, 0, 0)
+    assert (again.counts.rows_read, again.counts.pushes_written, again.counts.rejects) == (5, 0, 0)
     # A retranslate re-reads everything it is asked to: that is what it is for.
     redo = retranslate_job(dbs.job(), T0, T0 + timedelta(seconds=1))
-    assert (redo.counts.trades_written, redo.counts.rejects) == (4, 1)
+    assert (redo.counts.pushes_written, redo.counts.rejects) == (4, 1)
 
 
 def test_a_source_clock_with_fractions_is_kept_to_the_second(dbs, factory, tmp_path):
@@ -258,12 +258,12 @@ def test_a_source_clock_with_fractions_is_kept_to_the_second(dbs, factory, tmp_p
         engine.dispose()
     stamps = [T0 + timedelta(microseconds=700_000), T0 + timedelta(seconds=1, microseconds=200_000)]
     dbs.push([factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, stamp) for stamp in stamps])
-    assert run_job(dbs.job()).counts.trades_written == 2
+    assert run_job(dbs.job()).counts.pushes_written == 2
     again = run_job(dbs.job())
-    assert (again.counts.rows_read, again.counts.trades_written) == (2, 0)
+    assert (again.counts.rows_read, again.counts.pushes_written) == (2, 0)
     assert dbs.select("oms_trade", "jdp_modified", "jdp_modified") == [(T0,), (T0 + timedelta(seconds=1),)]
     assert dbs.select("etl_watermark", "jdp_modified") == [(T0 + timedelta(seconds=1),)]
-    assert retranslate_job(dbs.job(), T0, T0 + timedelta(minutes=1)).counts.trades_written == 2
+    assert retranslate_job(dbs.job(), T0, T0 + timedelta(minutes=1)).counts.pushes_written == 2
     config = str(dbs.config_file(tmp_path, {"tb": {}}))
     code, _, err = etl("--config", config, "verify", "tb", "--since", "2026-11-11", "--until", "2026-11-12")
     assert code == 0 and "holds every push" in err

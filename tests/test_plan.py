@@ -33,7 +33,7 @@ def _never() -> datetime:
     ids=["run", "retranslate", "retry"],
 )
 def test_each_plan_says_how_it_reads_and_writes(plan, facts):
-    assert (plan.mode, plan.skip_written, plan.replace_equal, plan.moves_watermark, plan.rejects_unplaced,
+    assert (plan.mode, plan.skip_written, plan.replace_equal, plan.moves_watermark, plan.rejects_null_modified,
             plan.reads_rejects) == facts
 
 

@@ -160,10 +160,10 @@ def test_hostile_pushes_translate_or_are_rejected_with_a_reason(dbs, mutate, rea
     assert result.counts.rows_read == 6
     rejects = dbs.query("SELECT tid, error FROM etl_reject")
     if reason is None:
-        assert rejects == [] and result.counts.trades_written == 6
+        assert rejects == [] and result.counts.pushes_written == 6
     else:
         assert [tid for tid, _ in rejects] == [rows[2]["tid"]] and reason in rejects[0][1]
-        assert result.counts.trades_written == 5
+        assert result.counts.pushes_written == 5
         # No partial trade: the rejected tid has no lines either.
         assert dbs.query(f"SELECT COUNT(*) FROM oms_order WHERE tid = {int(rows[2]['tid'])}") == [(0,)]
 

@@ -8,13 +8,14 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
+from alibaba_orders import AlibabaOrderFactory
 from support import etl
 
 from etl.database.engines import source_engine
 from etl.database.faults import error_code
 from etl.source import SourceTable, reflect_source
 from etl.window import Position, Window
-from etl.synth import AlibabaOrderFactory, PushFactory
+from etl.synth import PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
 COLUMNS = ("tid", "jdp_modified", "jdp_response")

@@ -149,14 +149,14 @@ def test_a_second_push_within_one_second_is_written(dbs, source, modified):
     first, paid = source.statuses[:2]
     source.push(dbs, factory, content, first, T0, X)
     source.push(dbs, factory, other, first, T0, X)
-    assert run_job(source.job(dbs)).counts.trades_written == 2
+    assert run_job(source.job(dbs)).counts.pushes_written == 2
     # Within the same second the platform pushes it again: paid, a new document, the same jdp_modified.
     source.push(dbs, factory, content, paid, T0 if modified == "same" else T0 + timedelta(seconds=1), X)
     result = run_job(source.job(dbs))
-    assert (result.counts.rows_read, result.counts.trades_written) == (2, 1)
+    assert (result.counts.rows_read, result.counts.pushes_written) == (2, 1)
     assert source.statuses_held(dbs) == sorted([(source.key_of(content), paid), (source.key_of(other), first)])
     # Written once: the next run finds the target holding that content, and skips it.
-    assert run_job(source.job(dbs)).counts.trades_written == 0
+    assert run_job(source.job(dbs)).counts.pushes_written == 0
 
 
 def test_a_byte_identical_push_is_skipped(dbs, source):
@@ -166,8 +166,8 @@ def test_a_byte_identical_push_is_skipped(dbs, source):
     run_job(source.job(dbs))
     dbs.push([row], source.table)  # pushed again as it was
     again = run_job(source.job(dbs))
-    assert (again.counts.rows_read, again.counts.trades_written) == (1, 0)
-    assert dbs.query("SELECT trades_written FROM etl_run ORDER BY run_id") == [(1,), (0,)]
+    assert (again.counts.rows_read, again.counts.pushes_written) == (1, 0)
+    assert dbs.query("SELECT pushes_written FROM etl_run ORDER BY run_id") == [(1,), (0,)]
     held = dbs.query(f"SELECT content_hash FROM {source.parent}")
     assert held == [(row.get("jdp_hashcode") or document_hash(row["jdp_response"].encode()),)]
 
@@ -181,7 +181,7 @@ def test_without_a_lookback_a_run_reads_the_watermarks_second_again(dbs, source)
     # The run passed every row of the second X; one of them changes within it.
     source.push(dbs, factory, contents[0], source.statuses[1], T0, X)
     result = run_job(source.job(dbs, lookback_seconds=0))
-    assert (result.counts.rows_read, result.counts.trades_written) == (3, 1)
+    assert (result.counts.rows_read, result.counts.pushes_written) == (3, 1)
     assert dict(source.statuses_held(dbs))[source.key_of(contents[0])] == source.statuses[1]
 
 
@@ -207,8 +207,8 @@ def test_rows_written_before_the_content_was_kept_are_written_once_more(dbs):
     run_job(dbs.job())
     dbs.execute("UPDATE oms_trade SET content_hash = NULL")  # as an older version of the job left them
     # Unknown content equals no push: the lookback writes them again, once, with their hash.
-    assert run_job(dbs.job()).counts.trades_written == 4
-    assert run_job(dbs.job()).counts.trades_written == 0
+    assert run_job(dbs.job()).counts.pushes_written == 4
+    assert run_job(dbs.job()).counts.pushes_written == 0
     assert sorted(dbs.query("SELECT content_hash FROM oms_trade")) == sorted((row["jdp_hashcode"],) for row in rows)
 
 
@@ -236,7 +236,7 @@ def test_workers_and_shards_write_a_push_changed_within_its_second(mysql_dbs, sh
     mysql_dbs.push([factory.row(trade, "WAIT_BUYER_PAY", T0, X) for trade in trades])
 
     def run() -> int:
-        return sum(run_job(mysql_dbs.job(workers=2, batch_size=7), shard=Shard(index, shards)).counts.trades_written
+        return sum(run_job(mysql_dbs.job(workers=2, batch_size=7), shard=Shard(index, shards)).counts.pushes_written
                    for index in range(shards))
 
     assert run() == 60

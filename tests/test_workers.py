@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from alibaba_orders import AlibabaOrderFactory
 from support import (alive, assert_equals_clean_run, children, descriptors, etl, lock_socket, rows_at, snapshot, spawn,
                      wait_for_watermark)
 
@@ -21,7 +22,7 @@ from etl.errors import JobBusy, RejectBudgetExceeded
 from etl.kinds import KINDS
 from etl.lock import job_lock, lock_name
 from etl.pipeline import retranslate_job, run_job
-from etl.synth import AlibabaOrderFactory, PushFactory
+from etl.synth import PushFactory
 from etl.window import Position, committed_by_all
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -45,7 +46,7 @@ def test_the_watermark_goes_only_where_every_worker_has_committed(committed, fin
 
 
 def _snapshot(dbs) -> list:
-    runs = dbs.query("SELECT mode, rows_read, trades_written, rejects, outcome FROM etl_run ORDER BY run_id")
+    runs = dbs.query("SELECT mode, rows_read, pushes_written, rejects, outcome FROM etl_run ORDER BY run_id")
     return snapshot(dbs) + [runs]
 
 

@@ -1,8 +1,7 @@
 """Values as the text MySQL reads: SQL literals of a multi-row INSERT, and lines of a LOAD DATA file.
 
 Both are hot (every value of every row written on MySQL passes here once), so each is one
-pass per value, C-level wherever it can be; both were measured against the alternatives
-(see the README's Speed).
+pass per value, C-level wherever it can be; bench/RESULTS.md has the alternatives measured.
 """
 
 from __future__ import annotations
@@ -22,9 +21,8 @@ AS_IS = {"no_parameters": True}
 
 def _escaped(value: AnyStr, escapes: tuple[tuple[AnyStr, AnyStr], ...]) -> AnyStr:
     # C-level passes, each behind a search: str.replace counts its matches before it copies, and
-    # counting is a slower scan than `in` (oms_trade.ext, a 2.4 KB JSON text with Chinese, which
-    # has backslashes and never a raw control character: 11.2 us with five plain replaces, ~5
-    # with the searches; str.translate with a mapping takes ~100).
+    # counting is a slower scan than `in` (oms_trade.ext, a JSON text with Chinese, has backslashes
+    # and never a raw control character); str.translate with a mapping is slower still.
     for char, escape in escapes:
         if char in value:
             value = value.replace(char, escape)
@@ -41,11 +39,10 @@ _load_bytes_escape = partial(_escaped, escapes=tuple((char.encode(), escape.enco
                                                      for char, escape in _load_escape.keywords["escapes"]))
 # A short text is searched for what needs escaping and kept as it is when nothing does (most
 # values): its tab, newline, carriage return and NUL are not printable, so `isprintable` and a search
-# for the backslash find them all (two C calls: 19.8 us a push's rows against 21.7 with a regex
-# search, measured 2026-12-05; a text isprintable refuses for another reason is escaped, which
-# changes nothing in it). A long one goes to the escape directly, whose searches for one character
-# at a time cost less than either on non-ASCII text (oms_trade.ext, 2.4 KB with Chinese: the regex
-# search alone took 46k instructions, callgrind).
+# for the backslash find them all, in two C calls, cheaper than a regex search (a text isprintable
+# refuses for another reason is escaped, which changes nothing in it). A long one goes to the escape
+# directly, whose searches for one character at a time cost less than either on non-ASCII text
+# (oms_trade.ext, with Chinese).
 _SEARCH_LIMIT = 256
 _LOAD_NULL = "\\N"
 # In a quoted SQL string only the quote, the backslash (the target's sql_mode has no
@@ -110,8 +107,8 @@ def load_file(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], bytes]:
 
     A column whose first value is bytes (`ext`: the JSON text as orjson makes it, already UTF-8) is
     written last, as it is: the rest of a line is text encoded once, and the bytes are joined to it.
-    Kept as text, a trade's 2.4 KB `ext` was decoded, searched and escaped as wide characters, copied
-    into the line and encoded again: 24 us a trade's row against 16 this way (measured 2026-12-06).
+    Kept as text, a trade's `ext` would be decoded, searched and escaped as wide characters, copied
+    into the line and encoded again: a third more time for a trade's row (bench/RESULTS.md).
     """
     first = rows[0]
     raw = [name for name, value in first.items() if type(value) is bytes]

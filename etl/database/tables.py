@@ -56,9 +56,8 @@ class _Ids(sa.sql.expression.ColumnElement):
     """A parenthesized list of integer ids, written into the SQL text as digits."""
 
     # Its SQL differs with every batch: caching the statement would fill the compiled cache
-    # with one-off entries (each holding the ids), so it is compiled each time: 0.5 ms for a
-    # SELECT with 999 ids, where rendering them as bound parameters took 1.7 ms before PyMySQL
-    # escaped each (measured).
+    # with one-off entries (each holding the ids), so it is compiled each time, which still costs
+    # a third of rendering the ids as bound parameters (before PyMySQL escapes each).
     inherit_cache = False
 
     def __init__(self, ids: str) -> None:
@@ -73,9 +72,8 @@ def _compile_ids(element: _Ids, compiler: Any, **kw: Any) -> str:
 def ids_in(column: sa.ColumnElement, ids: Sequence[int]) -> sa.ColumnElement:
     """`column IN ids` for a batch of integer ids, each id written into the SQL as digits.
 
-    A bound IN list of 1,000 ids cost the job ~2 us an id (SQLAlchemy renders a placeholder
-    for each, PyMySQL escapes each), and a batch has several such lists; joined digits cost
-    nothing. Only ints are written so (int.__repr__ refuses anything else: no text reaches
+    A bound IN list costs the job microseconds an id (SQLAlchemy renders a placeholder for each,
+    PyMySQL escapes each), and a batch has several such lists; joined digits cost next to nothing. Only ints are written so (int.__repr__ refuses anything else: no text reaches
     the SQL unquoted). A comparison operator, so that MySQL gets `tid IN (...)` and not
     `(tid IN (...)) = 1`, which no index serves.
     """
@@ -150,8 +148,8 @@ def _mysql_upsert(
     where: Any, keep: Sequence[str],
 ) -> None:
     # The statement's VALUES are written here, not by PyMySQL's executemany: its per-value escaping
-    # (str.translate with a mapping) was a third of a retranslate's client time, ~100 us for one 2 KB
-    # oms_trade.ext alone; `sql_tuples` is C-level str methods (measured: see the README's Speed).
+    # (str.translate with a mapping) is a third of a retranslate's client time, most of it on
+    # oms_trade.ext; `sql_tuples` is C-level str methods (bench/RESULTS.md).
     # ON DUPLICATE KEY fires on any unique key, so `key` and `where` are implied by the DDL.
     quote = connection.dialect.identifier_preparer.quote
     columns = list(rows[0])

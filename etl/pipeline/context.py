@@ -88,12 +88,12 @@ def _reflect(opened: JobContext, partition: tuple[int, int] | None) -> RunContex
     with opened.on_target(), opened.target_engine.connect() as connection:
         check_up_to_date(connection)
     target_engine = opened.target_engine
-    sink = Sink(kind, tables, job.name, check_lengths=target_engine.dialect.name == "sqlite")
+    source = opened.source.share(partition)
+    sink = Sink(kind, tables, job.name, text_key=source.text_key, check_lengths=target_engine.dialect.name == "sqlite")
     extras = Extras(job.name, kind, job.extra_columns, job.keep_ext, tables)
     load_data = job.load_data and retrying(retry, "target", job.target_url,
                                            "asking whether the target allows LOAD DATA LOCAL",
                                            lambda: _load_data_allowed(target_engine))
-    source = opened.source.share(partition)
     return RunContext(job, kind, opened.source_engine, target_engine, sink, source, extras, load_data, retry)
 
 

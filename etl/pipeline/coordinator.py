@@ -24,7 +24,9 @@ from etl.errors import EtlError, Interrupted
 from etl.pipeline.context import RunContext, open_run
 from etl.pipeline.plan import Plan
 from etl.pipeline.reading import rejected_batches, unplaced, window_batches
-from etl.pipeline.step import BatchStep, Tally, batch_memory
+from etl.pipeline.budget import Tally
+from etl.pipeline.memory import batch_memory
+from etl.pipeline.step import BatchStep
 from etl.pipeline.workers import WorkerPool
 from etl.runs import RunCounts, finish_run, start_run
 from etl.shard import WHOLE, Shard
@@ -33,10 +35,10 @@ from etl.watermark import load_watermark, save_watermark, take_watermark
 from etl.window import Position, Window, advance
 
 log = logging.getLogger("etl")
-# `workers: auto`. A forked worker starts in milliseconds and opens its connections in ~0.07 s: on two
-# cores two workers were even with one process at 2,000 rows, won 12-15% at 5,000 and 24-27% at
-# 10,000 (measured 2026-12-05, bench/RESULTS.md). Below AUTO_MIN_ROWS (every cron tick of a seller's
-# day) a run stays one process: a few hundredths of a second are not worth a second process.
+# `workers: auto`. A forked worker starts in milliseconds and opens its connections in a few hundredths
+# of a second: on two cores two workers are even with one process at 2,000 rows and win from 5,000 on
+# (bench/RESULTS.md). Below AUTO_MIN_ROWS (every cron tick of a seller's day) a run stays one process:
+# a few hundredths of a second are not worth a second process.
 # More than 4 processes share one target's locks and disk for little more.
 AUTO_WORKERS = 4
 AUTO_MIN_ROWS = 5_000
@@ -97,7 +99,7 @@ def execute(job: JobConfig, plan: Plan, progress: Progress | None = None, shard:
     with open_run(job, shard) as context:
         run = _Coordinator(context, plan, progress)
         run_id, window = run.start()
-        run.read_recorded(run_id, window)
+        run.read_and_record(run_id, window)
         return RunResult(job.name, plan, run_id, window, run.tally.counts, run.watermark, time.monotonic() - started,
                          shard)
 
@@ -125,7 +127,7 @@ class _Coordinator:
                                                                  lambda: context.source.count(window)))
         return run_id, window
 
-    def read_recorded(self, run_id: int, window: Window | None) -> None:
+    def read_and_record(self, run_id: int, window: Window | None) -> None:
         """Read what the plan says, then record the run's outcome: ok, failed or interrupted."""
         try:
             with batch_memory():
@@ -143,7 +145,7 @@ class _Coordinator:
 
     def _read(self, window: Window | None) -> None:
         """What the plan reads: rows without a modified time first, then the open rejects or the window."""
-        if self.plan.rejects_unplaced:
+        if self.plan.rejects_null_modified:
             orphans = unplaced(self.context)
             if orphans:
                 self._write(orphans, advances=False)

@@ -43,7 +43,7 @@ class Plan:
     # Each batch moves the watermark to its last push, in the batch's transaction.
     moves_watermark: bool
     # Rows without a modified time, which keyset order cannot place, are read and rejected first.
-    rejects_unplaced: bool
+    rejects_null_modified: bool
 
     @property
     def reads_rejects(self) -> bool:
@@ -57,15 +57,15 @@ class Plan:
 def run_plan(job: JobConfig) -> Plan:
     """An incremental run: up to the newest push, from a lookback before the watermark, which it moves."""
     return Plan("run", CatchUp(job.lookback_seconds, job.start_from), skip_written=True, replace_equal=False,
-                moves_watermark=True, rejects_unplaced=True)
+                moves_watermark=True, rejects_null_modified=True)
 
 
 def retranslate_plan(period: Period) -> Plan:
     """A re-translate of `period`: everything in it is written again; the watermark stays where it is."""
     return Plan("retranslate", period, skip_written=False, replace_equal=True, moves_watermark=False,
-                rejects_unplaced=False)
+                rejects_null_modified=False)
 
 
 # The open rejects' pushes as the source holds them now; the watermark stays where it is.
 RETRY_PLAN = Plan("retry", None, skip_written=False, replace_equal=True, moves_watermark=False,
-                  rejects_unplaced=False)
+                  rejects_null_modified=False)

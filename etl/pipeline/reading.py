@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-import sqlalchemy as sa
 
 from etl import stopping
-from etl.bookkeeping import REJECT
 from etl.database.tables import chunks
 from etl.pipeline.context import RunContext
-from etl.sink import is_open_reject, reject_column
 from etl.translate.push import Push
 from etl.window import Position, Window, batches
 
@@ -47,8 +44,5 @@ def rejected_batches(context: RunContext) -> Iterator[tuple[Sequence[int | str],
 
 
 def _open_reject_keys(context: RunContext) -> list[int | str]:
-    reject = context.sink.tables[REJECT]
-    key = reject_column(reject, text_key=context.source.text_key)
     with context.target_engine.connect() as connection:
-        query = sa.select(key).where(is_open_reject(reject, context.job.name))
-        return list(connection.execute(query.order_by(key)).scalars())
+        return context.sink.rejects.open_keys(connection)

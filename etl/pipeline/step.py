@@ -9,101 +9,24 @@ the target, translated or rejected.
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
-import os
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from etl.bookkeeping import WATERMARK
 from etl.clock import utcnow
-from etl.config import JobConfig
 from etl.database.load_data import LoadDisabled, LoadRefused
-from etl.errors import EtlError, RejectBudgetExceeded, ValueRefused
+from etl.errors import EtlError, ValueRefused
+from etl.pipeline.budget import Tally, check_budget
 from etl.pipeline.context import RunContext
 from etl.pipeline.plan import Plan
-from etl.runs import RunCounts
 from etl.sink import Held, Sink
 from etl.translate.push import Outcome, Push, Rejected, Translated, translate_push
 from etl.watermark import save_watermark
 from etl.window import Position, advance
 
 log = logging.getLogger("etl")
-
-# A share-of-rows reject budget is judged only once a run has read this many rows.
-_BUDGET_MIN_ROWS = 100
-# Parsed documents are trees of dicts without cycles, made and dropped by the thousand: with
-# CPython's default first-generation threshold (700) the cycle collector ran so often that it
-# cost a third of parse + translate (13,000 vs 20,000 trades/s on one core, measured).
-_GC_THRESHOLD = 20_000
-# glibc's malloc gives the top of its heap back to the kernel whenever 128 KB of it are free, and
-# maps a block of 128 KB or more (a batch's LOAD DATA file) afresh each time: every batch then
-# faults its pages in again, and a page fault is dear in a virtual machine (copying a 4 KB string
-# took 3.0 us, 0.4 with the heap kept, on this project's Firecracker VMs). During a run it keeps up
-# to 256 MB it freed, and serves blocks of up to 32 MB from the heap: at 100,000 pushes ~0.8 of
-# ~1.6 s of system CPU less (2026-12-06). mallopt's parameters: M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
-_MALLOC_KEPT = ((-1, 256 << 20), (-3, 32 << 20))
-_MALLOC_DEFAULTS = ((-1, 128 << 10), (-3, 128 << 10))
-
-
-def _mallopt(settings: tuple[tuple[int, int], ...]) -> None:
-    if "CS_GNU_LIBC_VERSION" not in getattr(os, "confstr_names", {}):
-        return  # not glibc (macOS, musl, Windows): its own policy stands
-    mallopt = ctypes.CDLL(None).mallopt
-    for parameter, value in settings:
-        mallopt(parameter, value)
-
-
-@contextmanager
-def batch_memory() -> Iterator[None]:
-    """Memory kept for a run's batches: fewer cycle collections, freed memory reused (see above)."""
-    previous = gc.get_threshold()
-    gc.set_threshold(max(previous[0], _GC_THRESHOLD), *previous[1:])
-    _mallopt(_MALLOC_KEPT)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-        _mallopt(_MALLOC_DEFAULTS)
-
-
-class Tally:
-    """A run's counts in this process, and the run-wide figures its reject budget is judged on."""
-
-    def __init__(self, counts: RunCounts) -> None:
-        self.counts = counts
-
-    def read(self, rows: int) -> None:
-        self.counts.rows_read += rows
-
-    def committed(self, written: int, rejects: int) -> None:
-        self.counts.trades_written += written
-        self.counts.rejects += rejects
-
-    def run_wide(self) -> tuple[int, int]:
-        """Rows read and rejects so far in the whole run."""
-        return self.counts.rows_read, self.counts.rejects
-
-
-def check_budget(job: JobConfig, rows_read: int, rejects: int) -> None:
-    """Stop before committing a batch that takes the run to `rejects` in `rows_read`, past its reject budget."""
-    over_count = job.max_rejects is not None and rejects > job.max_rejects
-    over_share = (
-        job.max_reject_share is not None
-        and rows_read >= _BUDGET_MIN_ROWS
-        and rejects / rows_read > job.max_reject_share
-    )
-    if over_count or over_share:
-        raise RejectBudgetExceeded(
-            f"job {job.name!r}: {rejects} rejects in {rows_read} rows read exceeds its budget "
-            f"(max_rejects {job.max_rejects}, max_reject_share {job.max_reject_share}); "
-            "the watermark stops before this batch. So many rejects usually mean the translator is wrong: "
-            "see `etl rejects`"
-        )
-
 
 @dataclass(frozen=True)
 class _Commit:
@@ -137,9 +60,9 @@ class BatchStep:
             done = Sink.already_written(batch, present)
             todo = [push for push in batch if push.key not in done]
         kind, columns, extend = self.kind, self.job.source_columns, self.extras.apply
-        outcomes = self.sink.fitting([translate_push(kind, push, columns, extend) for push in todo])
+        outcomes = self.sink.refuse_overlong([translate_push(kind, push, columns, extend) for push in todo])
         self._count_warnings(outcomes)
-        rows_read, rejects = self.tally.run_wide()
+        rows_read, rejects = self.tally.run_totals()
         # With workers the tallies are the run's, each judged before the others committed theirs: a run
         # may end up to (workers - 1) batches' rejects past its budget.
         check_budget(self.job, rows_read, rejects + sum(isinstance(outcome, Rejected) for outcome in outcomes))

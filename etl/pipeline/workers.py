@@ -33,7 +33,9 @@ from etl.lock import JobLock
 from etl.pipeline.context import open_run
 from etl.pipeline.plan import Plan
 from etl.pipeline.reading import window_batches
-from etl.pipeline.step import BatchStep, Tally, batch_memory
+from etl.pipeline.budget import Tally
+from etl.pipeline.memory import batch_memory
+from etl.pipeline.step import BatchStep
 from etl.runs import RunCounts
 from etl.shard import Shard
 from etl.window import Position, Window, committed_by_all
@@ -41,8 +43,7 @@ from etl.window import Position, Window, committed_by_all
 log = logging.getLogger("etl")
 
 # Fork where it is safe (Linux): a forked worker has this process's modules and starts in
-# milliseconds, where a spawned one imported them again, ~0.4 s of CPU a worker (2026-12-05: with
-# the two workers' starts, the job's CPU was a third above the reference's pipeline, which forks).
+# milliseconds, where a spawned one imports them again (a few tenths of a second of CPU a worker).
 # The child holds copies of this process's sockets and sends nothing on them: it opens engines of
 # its own and leaves by os._exit. It closes its copy of the job lock's at its start (a connection
 # ends when its last descriptor closes): the lock is then free the moment this process is gone.
@@ -86,7 +87,7 @@ class _SharedTally(Tally):
         with self.shared.lock:
             self.shared.rejects.value += rejects
 
-    def run_wide(self) -> tuple[int, int]:
+    def run_totals(self) -> tuple[int, int]:
         with self.shared.lock:
             return self.shared.rows_read.value, self.shared.rejects.value
 
@@ -121,7 +122,7 @@ def _exit_with_parent() -> None:
 
 
 def _worker_main(job: JobConfig, plan: Plan, window: Window, shard: Shard, part: int, shared: _Shared, channel: Any,
-                 log_level: int, log_json: bool, inherited: JobLock | None) -> None:
+                 logging_as: logs.LogSettings, inherited: JobLock | None) -> None:
     """One worker process: read, translate and write the keys of share `part`, reporting each commit.
 
     `inherited`: the coordinator's job lock, as a forked worker finds it (a spawned one has none).
@@ -133,7 +134,7 @@ def _worker_main(job: JobConfig, plan: Plan, window: Window, shard: Shard, part:
     # after the batch in hand, which commits or rolls back whole.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logs.configure(log_level, json=log_json, prefix=f"etl: [worker {part}]")
+    logs.configure(logging_as, prefix=f"etl: [worker {part}]")
     logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
     tally = _SharedTally(RunCounts(), shared)
 
@@ -191,8 +192,8 @@ class WorkerPool:
                               context.Value("q", before.rejects, lock=False))
         self.processes = [
             context.Process(target=_worker_main, name=f"etl-{job.name}-{part}", daemon=True,
-                            args=(job, plan, window, shard, part, self.shared, self.channel, log.getEffectiveLevel(),
-                                  logs.json_enabled(), inherited))
+                            args=(job, plan, window, shard, part, self.shared, self.channel, logs.configured(),
+                                  inherited))
             for part in range(job.workers)
         ]
         self.reported = [RunCounts() for _ in range(job.workers)]
