@@ -106,7 +106,8 @@ def _run_event(result: RunResult) -> str:
             "from_key": None if window.start is None else window.start.key,
             "to": window.end, "to_inclusive": window.end_inclusive,
         },
-        rows_read=counts.rows_read, pushes_written=counts.pushes_written, rejects=counts.rejects,
+        rows_read=counts.rows_read, documents_read=counts.documents_read, pushes_written=counts.pushes_written,
+        rejects=counts.rejects,
         warnings=counts.warnings, seconds=round(result.seconds, 3),
         watermark=None if watermark is None else {"jdp_modified": watermark.modified, "key": watermark.key},
     )

@@ -136,10 +136,10 @@ def _copy(engine: sa.Engine, kind: Kind, tables: dict[str, sa.Table], writers: d
             query = window if after is None else window.where(keyset_after(modified, key, after.modified, after.key))
             return connection.execute(query).all()
 
-        def position(row: sa.Row) -> Position:
-            return Position(row._mapping[MODIFIED], row._mapping[kind.key_column])
+        def end(rows: list[sa.Row]) -> Position:
+            return Position(rows[-1]._mapping[MODIFIED], rows[-1]._mapping[kind.key_column])
 
-        for partition in batches(page, None, position):
+        for partition in batches(page, None, end):
             writers[kind.parent].write(partition)
             keys = [row._mapping[kind.key_column] for row in partition]
             for name in kind.children:

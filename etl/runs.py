@@ -21,6 +21,7 @@ from etl.window import Window
 @dataclass
 class RunCounts:
     rows_read: int = 0
+    documents_read: int = 0  # of the rows read, those whose documents were read (the others the target held)
     pushes_written: int = 0
     rejects: int = 0
     warnings: int = 0

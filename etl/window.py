@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import attrgetter
 from typing import Any
 
 from etl.errors import ConfigError
@@ -78,11 +77,20 @@ def committed_by_all(committed: Sequence[Position | None], finished: Sequence[bo
 
 @dataclass(frozen=True)
 class Window:
-    """Rows after `start` (all rows when None) up to `end`, inclusive or not, frozen when a run starts."""
+    """Rows after `start` (all rows when None) up to `end`, inclusive or not, frozen when a run starts.
+
+    `written_to`: the watermark the run started from, when it re-reads rows up to it (its lookback):
+    the target likely holds those already, and a run reads their keys before their documents.
+    """
 
     start: Position | None
     end: datetime
     end_inclusive: bool
+    written_to: Position | None = None
+
+    def likely_held(self, after: Position | None) -> bool:
+        """Do the rows after `after` begin at or before `written_to`, where the target likely holds them?"""
+        return self.written_to is not None and (after is None or after < self.written_to)
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,11 @@ class Period:
         return Window(Position(self.since), self.until, end_inclusive=False)
 
 
-def batches(read: Callable[[Position | None], list[Any]], start: Position | None,
-            position: Callable[[Any], Position] = attrgetter("position")) -> Iterator[list[Any]]:
-    """Batches in keyset order: `read(after)` gives the rows after a position, each batch starting
-    after the `position` of the last row of the one before, until one comes back empty."""
+def batches(read: Callable[[Position | None], Any], start: Position | None,
+            end: Callable[[Any], Position] = lambda rows: rows[-1].position) -> Iterator[Any]:
+    """Batches in keyset order: `read(after)` gives the rows after a position (nothing: none are
+    left), each batch starting after the `end` of the one before (its last row's position)."""
     after = start
     while batch := read(after):
         yield batch
-        after = position(batch[-1])
+        after = end(batch)

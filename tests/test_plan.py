@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -40,7 +40,11 @@ def test_each_plan_says_how_it_reads_and_writes(plan, facts):
 def test_a_run_reads_from_a_lookback_before_the_watermark_to_the_newest_push():
     plan = run_plan(_job(lookback_seconds=600))
     window = plan.window(Position(T1, 42), lambda: datetime(2026, 11, 11, 13, 0, 0))
-    assert window == Window(Position(datetime(2026, 11, 11, 11, 50, 0)), datetime(2026, 11, 11, 13, 0, 0), True)
+    assert window == Window(Position(datetime(2026, 11, 11, 11, 50, 0)), datetime(2026, 11, 11, 13, 0, 0), True,
+                            written_to=Position(T1, 42))
+    # The lookback's rows are likely held (their marks are read first); those past the watermark are new.
+    assert window.likely_held(window.start) and window.likely_held(Position(T1, 41))
+    assert not window.likely_held(Position(T1, 42)) and not window.likely_held(Position(T1 + timedelta(seconds=1)))
 
 
 def test_a_first_run_starts_at_start_from_and_an_empty_source_has_no_window():

@@ -10,8 +10,29 @@ the one-line messages (etl.database.faults) see the same types.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+
+@contextmanager
+def reading(engine: Engine, *, binary: bool) -> Iterator[sa.Connection]:
+    """A connection to read documents on. `binary` (MySQL/MariaDB): its results are `binary`, the text
+    as stored, for as long as it is lent; a connection that fails meanwhile is closed, never pooled
+    like that."""
+    with engine.connect() as connection:
+        if not binary:
+            yield connection
+            return
+        connection.exec_driver_sql("SET character_set_results = binary")
+        try:
+            yield connection
+        except BaseException:
+            connection.invalidate()
+            raise
+        # SET NAMES (PyMySQL's charset, on connecting) set the client's and the results' charset alike.
+        connection.exec_driver_sql("SET character_set_results = @@character_set_client")
 
 
 def stream(connection: sa.Connection, query: sa.Select, *, raw: bool = False) -> Iterator[tuple]:

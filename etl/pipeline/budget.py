@@ -17,8 +17,9 @@ class Tally:
     def __init__(self, counts: RunCounts) -> None:
         self.counts = counts
 
-    def read(self, rows: int) -> None:
+    def read(self, rows: int, documents: int) -> None:
         self.counts.rows_read += rows
+        self.counts.documents_read += documents
 
     def committed(self, written: int, rejects: int) -> None:
         self.counts.pushes_written += written

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,14 +22,13 @@ from etl.database.engines import is_sqlite
 from etl.errors import EtlError, Interrupted
 from etl.pipeline.context import RunContext, open_run
 from etl.pipeline.plan import Plan
-from etl.pipeline.reading import rejected_batches, unplaced, window_batches
+from etl.pipeline.reading import Batch, rejected_batches, unplaced, window_batches
 from etl.pipeline.budget import Tally
 from etl.pipeline.memory import batch_memory
 from etl.pipeline.step import BatchStep
 from etl.pipeline.workers import WorkerPool
 from etl.runs import RunCounts, finish_run, start_run
 from etl.shard import WHOLE, Shard
-from etl.translate.push import Push
 from etl.watermark import load_watermark, save_watermark, take_watermark
 from etl.window import Position, Window, advance
 
@@ -147,26 +145,26 @@ class _Coordinator:
         """What the plan reads: rows without a modified time first, then the open rejects or the window."""
         if self.plan.rejects_null_modified:
             orphans = unplaced(self.context)
-            if orphans:
+            if orphans.pushes:
                 self._write(orphans, advances=False)
         if self.plan.reads_rejects:
             self._retry_rejects()
         elif window is not None and (workers := self._workers(window)) > 1:
             self._read_in_workers(window, workers)
         elif window is not None:
-            for batch in window_batches(self.context, window, stopping.check_stop):
+            for batch in window_batches(self.context, self.plan, window, stopping.check_stop):
                 self._write(batch, advances=self.plan.moves_watermark)
                 if self.progress is not None:
                     self.progress.advance(self.tally.counts)
 
-    def _write(self, batch: Sequence[Push], *, advances: bool) -> None:
+    def _write(self, batch: Batch, *, advances: bool) -> None:
         self.watermark = self.step(batch, self.watermark, advances=advances)
 
     def _retry_rejects(self) -> None:
         """Read the open rejects' keys again from the source and write what now translates."""
         for keys, batch in rejected_batches(self.context):
-            self.tally.counts.missing += len(keys) - len(batch)
-            if batch:
+            self.tally.counts.missing += len(keys) - batch.rows
+            if batch.pushes:
                 self._write(batch, advances=False)
 
     def _workers(self, window: Window) -> int:
@@ -179,8 +177,12 @@ class _Coordinator:
         cores = available_cores()
         if auto_workers(cores, AUTO_MIN_ROWS) == 1:
             return 1
+        # Rows the target likely holds cost a look at their marks (etl.pipeline.reading): only those
+        # past the watermark count, which are written.
+        source = self.context.source
+        after = window.written_to if self.plan.skip_written and source.hashed else None
         rows = self.context.on_source("sizing the window",
-                                      lambda: self.context.source.count(window, at_most=AUTO_MIN_ROWS))
+                                      lambda: source.count(window, at_most=AUTO_MIN_ROWS, after=after))
         return auto_workers(cores, rows)
 
     def _read_in_workers(self, window: Window, workers: int) -> None:

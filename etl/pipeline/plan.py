@@ -26,7 +26,8 @@ class CatchUp:
         end = newest()
         if end is None:
             return None
-        return Window(resume_point(watermark, self.lookback_seconds, self.start_from), end, end_inclusive=True)
+        start = resume_point(watermark, self.lookback_seconds, self.start_from)
+        return Window(start, end, end_inclusive=True, written_to=watermark)
 
 
 @dataclass(frozen=True)

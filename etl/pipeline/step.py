@@ -1,6 +1,7 @@
-"""One batch of pushes, from read to committed: skip what the target holds, parse and translate,
-judge the reject budget, write (with LOAD DATA where the target allows it), and when the target
-refuses a value, find the push that holds it by bisection and reject it alone.
+"""One batch of pushes, from read (etl.pipeline.reading: what the target holds is skipped there) to
+committed: parse and translate, judge the reject budget, write (with LOAD DATA where the target
+allows it), and when the target refuses a value, find the push that holds it by bisection and
+reject it alone.
 
 Each write commits the batch's rows, its rejects and (for a run) the watermark's move in one
 target transaction: at every instant every source row at or below the committed watermark is in
@@ -21,12 +22,13 @@ from etl.errors import EtlError, ValueRefused
 from etl.pipeline.budget import Tally, check_budget
 from etl.pipeline.context import RunContext
 from etl.pipeline.plan import Plan
-from etl.sink import Held, Sink
-from etl.translate.push import Outcome, Push, Rejected, Translated, translate_push
+from etl.pipeline.reading import Batch
+from etl.translate.push import Outcome, Rejected, Translated, translate_push
 from etl.watermark import save_watermark
 from etl.window import Position, advance
 
 log = logging.getLogger("etl")
+
 
 @dataclass(frozen=True)
 class _Commit:
@@ -49,29 +51,17 @@ class BatchStep:
         self.saves_watermark = saves_watermark
         self.load_data = context.load_data
 
-    def __call__(self, batch: Sequence[Push], watermark: Position | None, *, advances: bool) -> Position | None:
-        """Write `batch`; returns the watermark after it: moved to its last push when `advances`."""
-        self.tally.read(len(batch))
-        present = None
-        todo = batch
-        if self.plan.skip_written:
-            # Pushes the target holds already (a lookback re-reads them) are skipped before parsing.
-            present = self.context.on_target("checking what is written", lambda: self._held(batch))
-            done = Sink.already_written(batch, present)
-            todo = [push for push in batch if push.key not in done]
+    def __call__(self, batch: Batch, watermark: Position | None, *, advances: bool) -> Position | None:
+        """Write `batch`; returns the watermark after it: moved to its end when `advances`."""
+        self.tally.read(batch.rows, batch.documents)
         kind, columns, extend = self.kind, self.job.source_columns, self.extras.apply
-        outcomes = self.sink.refuse_overlong([translate_push(kind, push, columns, extend) for push in todo])
+        outcomes = self.sink.refuse_overlong([translate_push(kind, push, columns, extend) for push in batch.pushes])
         self._count_warnings(outcomes)
         rows_read, rejects = self.tally.run_totals()
         # With workers the tallies are the run's, each judged before the others committed theirs: a run
         # may end up to (workers - 1) batches' rejects past its budget.
         check_budget(self.job, rows_read, rejects + sum(isinstance(outcome, Rejected) for outcome in outcomes))
-        return self._write(outcomes, batch[-1].position if advances else None, watermark, present)
-
-    def _held(self, batch: Sequence[Push]) -> dict[int, Held]:
-        with self.context.target_engine.connect() as connection:
-            keys = [push.target_key for push in batch if push.target_key is not None]
-            return self.sink.held_versions(connection, keys, lock=False)
+        return self._write(outcomes, batch.end if advances else None, watermark, batch.held)
 
     def _count_warnings(self, outcomes: Sequence[Outcome]) -> None:
         for outcome in outcomes:

@@ -77,8 +77,8 @@ class _SharedTally(Tally):
         super().__init__(counts)
         self.shared = shared
 
-    def read(self, rows: int) -> None:
-        super().read(rows)
+    def read(self, rows: int, documents: int) -> None:
+        super().read(rows, documents)
         with self.shared.lock:
             self.shared.rows_read.value += rows
 
@@ -167,7 +167,7 @@ def _write_share(job: JobConfig, plan: Plan, window: Window, shard: Shard, part:
     reached = None
     with open_run(job, shard, worker=part) as context, batch_memory():
         step = BatchStep(context, plan, tally, saves_watermark=False)
-        for batch in window_batches(context, window, check):
+        for batch in window_batches(context, plan, window, check):
             reached = step(batch, reached, advances=plan.moves_watermark)
             say(reached)
 
