@@ -21,7 +21,7 @@ from typing import Any
 import click
 import orjson
 
-from etl import logs
+from etl import __version__, logs
 from etl.config import Config, JobConfig, load_config
 from etl.errors import ConfigError, EtlError, Interrupted, JobBusy, MetricsNotPushed
 from etl.export import FORMATS, export_job
@@ -204,7 +204,7 @@ def _describe_run(result: RunResult) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="Only errors (and no progress bar).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per event (run summaries, errors, warnings) for log shippers.")
-@click.version_option(package_name="jdp-etl")
+@click.version_option(__version__)  # the one version the package metadata reads too (setup.cfg)
 @click.pass_context
 def main(context: click.Context, config_path: str, verbose: int, quiet: bool, log_format: str) -> None:
     """Translate Jushita push tables (jdp_tb_trade) into normalized OMS tables."""

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from alibaba_orders import AlibabaOrderFactory
 from support import OMS_TABLES, assert_equals_clean_run, etl, rows_at, spawn, wait_for_watermark
 
+from etl import __version__
 from etl.cli import main
 from etl.lock import lock_name
 from etl.synth import PushFactory, RefundFactory, synth_rows
@@ -35,6 +36,11 @@ def test_every_command_has_help():
     for name, command in main.commands.items():
         code, out, _ = etl(name, "--help")
         assert code == 0 and command.help, name
+
+
+def test_version_is_the_package_version():
+    code, out, _ = etl("--version")
+    assert code == 0 and out.endswith(f", version {__version__}\n")  # after the program's name
 
 
 def test_run_then_status_and_retranslate(dbs, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from etl import __version__
 from etl.cli import main
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
@@ -115,3 +116,15 @@ def test_every_pod_pushes_its_metrics_to_a_pushgateway(path):
     command = main.commands[next(argument for argument in container["args"] if argument in main.commands)]
     (option,) = [parameter for parameter in command.params if "--pushgateway" in parameter.opts]
     assert option.envvar == "ETL_PUSHGATEWAY"
+
+
+# --- What each example installs ----------------------------------------------------------------------------
+
+HOSTS = [DEPLOY / "crontab", DEPLOY / "systemd" / "jdp-etl.service"]
+
+
+@pytest.mark.parametrize("path", HOSTS + MANIFESTS, ids=[path.name for path in HOSTS + MANIFESTS])
+def test_every_example_installs_the_image_or_wheel_of_this_version(path):
+    # The Containerfile and `pip wheel` make the version of etl/__init__.py: a bump changes these too.
+    named = re.findall(r"/jdp-etl:(\S+)|jdp_etl-(\S+?)-py3-none-any\.whl", path.read_text())
+    assert named and {image or wheel for image, wheel in named} == {__version__}
