@@ -171,3 +171,18 @@ def test_one_seller_or_a_table_without_the_index_reads_as_before(dbs):
     with open_run(job) as context:
         assert not context.source.by_seller
     assert run_job(job).counts.pushes_written == len(rows["大店A"]) + len(rows["小店C"])
+
+
+def test_marks_read_many_at_a_time_still_write_a_batches_size_a_transaction(dbs):
+    factory = PushFactory(seed=63)
+    trades = [factory.trade(T0) for _ in range(120)]
+    dbs.push([factory.row(trade, "WAIT_BUYER_PAY", T0, X) for trade in trades])
+    job = dbs.job(batch_size=50)
+    run_job(job)
+    # Every other one changes within its second: the marks of all 120 come in one read, the documents in
+    # batches of 50 pushes to write.
+    dbs.push([factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, X) for trade in trades[::2] + trades[1::4]])
+    batches = read_batches(job)
+    assert [len(batch.pushes) for batch in batches] == [50, 40]
+    assert sum(batch.rows for batch in batches) == 120
+    assert run_job(job).counts.pushes_written == 90

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from etl import stopping
-from etl.database.tables import chunks
+from etl.database.tables import IDS_CHUNK, chunks
 from etl.pipeline.context import RunContext
 from etl.pipeline.plan import Plan
 from etl.sink import Held, Sink
@@ -25,6 +25,9 @@ from etl.window import Position, Window, batches
 
 # Rows without jdp_modified cannot be placed in keyset order; each run rejects up to this many.
 _NULL_MODIFIED_LIMIT = 10_000
+# Marks are read this many at a time (or a batch's size, if larger): the target is asked about them in
+# one look-up (etl.database.tables.IDS_CHUNK), and a window the target holds costs few round trips.
+_MARKS_PAGE = IDS_CHUNK
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,12 @@ def window_batches(context: RunContext, plan: Plan, window: Window, check: Calla
     """The window's batches in keyset order; `check` runs before each read, and raises to stop there
     (between batches, where stopping leaves nothing half-done)."""
     job, source = context.job, context.source
+    marks_page = max(job.batch_size, _MARKS_PAGE)
     merge = None
     if source.by_seller:
-        # Merged sellers' rows are read as marks where they can be: their documents would be kept
-        # across batches.
+        # Merged sellers' rows are read as marks where they can be (their documents would be kept across
+        # batches), a batch's size at a time: most of a seller list's window is new, and a larger page
+        # would be asked about again with every batch written from it.
         merge = SellerMerge(source, window, job.batch_size, job.batch_bytes,
                             documents=not (plan.skip_written and source.hashed))
 
@@ -61,8 +66,8 @@ def window_batches(context: RunContext, plan: Plan, window: Window, check: Calla
         check()
         marks_first = plan.skip_written and source.hashed and (merge is not None or window.likely_held(after))
         found = context.on_source("reading a batch", lambda: merge.read(after) if merge is not None else
-                                  source.read_batch(window, after, job.batch_size, job.batch_bytes,
-                                                    documents=not marks_first))
+                                  source.read_batch(window, after, marks_page if marks_first else job.batch_size,
+                                                    job.batch_bytes, documents=not marks_first))
         if not found:
             return None
         if not plan.skip_written:
@@ -70,11 +75,19 @@ def window_batches(context: RunContext, plan: Plan, window: Window, check: Calla
         held = context.on_target("checking what is written", lambda: _held(context, found))
         done = Sink.already_written(found, held)
         todo = [push for push in found if push.key not in done]
-        if not marks_first or not todo:
-            return Batch(todo, len(found), 0 if marks_first else len(found), found[-1].position, held)
+        if not marks_first:
+            return Batch(todo, len(found), len(found), found[-1].position, held)
+        covered = len(found)
+        if len(todo) > job.batch_size:
+            # One transaction writes a batch's size of pushes: the batch ends before the next to write.
+            covered = next(index for index, push in enumerate(found) if push.key == todo[job.batch_size].key)
+            todo = todo[:job.batch_size]
+        if not todo:
+            return Batch(todo, covered, 0, found[covered - 1].position, held)
         pushes, complete = context.on_source("reading documents",
                                              lambda: source.read_documents(todo, job.batch_bytes))
-        covered = len(found) if complete else _covered(found, {push.key for push in todo}, pushes)
+        if not complete:
+            covered = _covered(found[:covered], {push.key for push in todo}, pushes)
         keys = {push.key for push in found[:covered]}
         return Batch([push for push in pushes if push.key in keys], covered, len(pushes), found[covered - 1].position,
                      held)
