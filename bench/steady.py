@@ -48,8 +48,6 @@ from etl.synth import PushFactory, Trade
 
 T0 = datetime(2026, 11, 11, 0, 0, 0)
 READER = "etl_bench_reader"
-_COLUMNS = ("tid", "status", "type", "seller_nick", "buyer_nick", "created", "modified", "jdp_hashcode",
-            "jdp_response", "jdp_created", "jdp_modified")
 
 
 @dataclass(frozen=True)
@@ -118,8 +116,7 @@ def push(source: str, rows: list[dict]) -> None:
     table = reflect(engine, ["jdp_tb_trade"], role="source")["jdp_tb_trade"]
     with engine.connect() as connection:
         for start in range(0, len(rows), 5000):
-            load_rows(connection, table, [{name: row[name] for name in _COLUMNS} for row in rows[start:start + 5000]],
-                      replace=True)
+            load_rows(connection, table, rows[start:start + 5000], replace=True)
             connection.commit()
     engine.dispose()
 
