@@ -77,6 +77,8 @@ class BatchStep:
         """Commit `outcomes`, and the watermark's move to `position` (None: it stays); returns the watermark."""
         reached = watermark if position is None else advance(watermark, position)
         commit = _Commit(outcomes, reached, self.saves_watermark and reached != watermark, present, utcnow())
+        if not outcomes and not commit.saves:
+            return reached  # a batch the target held whole, behind the watermark: nothing to commit
         try:
             written = self.context.on_target("writing a batch", lambda: self._commit(commit))
         except ValueRefused as refused:
