@@ -121,11 +121,13 @@ def push(source: str, rows: list[dict]) -> None:
     engine.dispose()
 
 
-def new_source(server: Server, name: str) -> str:
+def new_source(server: Server, name: str, marks_index: bool = False) -> str:
     source = server.database(name)
     engine = sa.create_engine(source)
     with engine.begin() as connection:
         apply_sql(connection, sql_file("source", "mysql.sql"))
+        if marks_index:
+            apply_sql(connection, sql_file("source", "mysql_marks_index.sql"))
     engine.dispose()
     return source
 
@@ -156,7 +158,7 @@ def run(server: Server, folder: Path, name: str, source: str, target: str, setti
 
 def steady(server: Server, arguments: argparse.Namespace, folder: Path) -> None:
     factory = PushFactory(arguments.seed)
-    source, target = new_source(server, "steady_src"), server.database("steady_oms")
+    source, target = new_source(server, "steady_src", arguments.marks_index), server.database("steady_oms")
     clock = T0
     recent: list[tuple[Trade, datetime]] = []
     history = []
@@ -171,6 +173,7 @@ def steady(server: Server, arguments: argparse.Namespace, folder: Path) -> None:
     span = int((clock - T0).total_seconds()) + 1
     held = run(server, folder, "held", source, target, f"    lookback_seconds: {span}\n")
     print(f"\n{arguments.history:,} pushes of history ({json_bytes / 2**20:,.0f} MB of JSON), "
+          f"{'with' if arguments.marks_index else 'without'} the marks index, "
           f"{server.url.host}, user statistics {'on' if server.userstat else 'unavailable (global status)'}")
     print("| run | rows read | documents read | pushes written | server rows read | bytes sent | seconds "
           "| vs fresh: seconds | vs fresh: bytes |")
@@ -251,6 +254,8 @@ def main() -> None:
     parser.add_argument("--tick-seconds", type=int, default=60, help="of the platform's clock between ticks")
     parser.add_argument("--new", type=int, default=600, help="new trades a tick")
     parser.add_argument("--updates", type=int, default=300, help="updates of recent trades a tick")
+    parser.add_argument("--marks-index", action="store_true",
+                        help="add sql/source/mysql_marks_index.sql's index to the push table first")
     arguments = parser.parse_args()
     server = Server(sa.make_url(arguments.url), arguments.prefix)
     try:

@@ -39,8 +39,9 @@ _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # The mysql client's directive, on a line of its own: `DELIMITER //` ... `DELIMITER ;`. It is the
 # client's, not SQL: neither the server nor sqlparse knows it.
 _DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
-# MySQL: duplicate column name, duplicate key name (MySQL has no ADD COLUMN IF NOT EXISTS).
-_ALREADY_APPLIED = {1060, 1061}
+# MySQL: duplicate column name, duplicate key name, a key to drop that is gone (MySQL has no ADD COLUMN
+# IF NOT EXISTS, nor DROP INDEX IF EXISTS).
+_ALREADY_APPLIED = {1060, 1061, 1091}
 _DIALECT_FOLDERS = {"mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS etl_schema (
   version    INT          NOT NULL PRIMARY KEY,

@@ -87,6 +87,20 @@ class Sink:
             held.update({row[0]: Held(_version(row[2:]), row[1]) for row in connection.execute(query)})
         return held
 
+    def holding_same(self, connection: sa.Connection, pushes: Sequence[Push]) -> set[int | str]:
+        """Keys of `pushes` (marks) the target holds at the same jdp_modified and content, read over their
+        span of seconds from the target's (jdp_modified, content_hash) index: a window the target holds
+        costs a range of that index, not a look-up of each key's row (rows that carry `ext` fill pages the
+        server would otherwise read). A key held at another version is not found here, as it is not
+        skipped; the rows of other jobs or shards in the span are read and passed over."""
+        marks = {(push.target_key, push.stamp, push.content): push.key for push in pushes if push.content is not None}
+        if not marks:
+            return set()
+        stamps = [stamp for _, stamp, _ in marks]
+        modified = self.parent.c[MODIFIED]
+        query = sa.select(self.key, modified, self.content).where(modified.between(min(stamps), max(stamps)))
+        return {key for row in connection.execute(query) if (key := marks.get(tuple(row))) is not None}
+
     @staticmethod
     def already_written(pushes: Sequence[Push], held: dict[int, Held]) -> set[int]:
         """Keys whose push the target holds already: the same jdp_modified and the same content.

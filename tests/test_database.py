@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sqlalchemy.dialects import mysql, sqlite
 
-from etl.database.engines import masked
+from etl.database.engines import _datetime, masked
 from etl.database.faults import describe_failure, is_transient
 from etl.database.literals import _load_escape, _sql_escape, load_file, sql_tuples
 from etl.database.tables import ids_in
@@ -60,6 +60,14 @@ def test_failures_name_the_database_without_its_password():
 
 
 TRADES = sa.Table("oms_trade", sa.MetaData(), sa.Column("tid", sa.BigInteger, primary_key=True))
+
+
+@pytest.mark.parametrize("value", ["2026-11-11 00:54:59", b"2026-11-11 00:54:59", "2026-11-11 00:54:59.5",
+                                   b"2026-11-11 00:54:59.123456", "2026-11-11", "0000-00-00 00:00:00",
+                                   "2026-02-31 00:00:00"])
+def test_a_datetime_is_read_as_pymysql_reads_it(value):
+    # The fast parser of every DATETIME the job reads: the same values as PyMySQL's, a zero date kept as text.
+    assert _datetime(value) == pymysql.converters.convert_datetime(value)
 
 
 @pytest.mark.parametrize("dialect", [mysql.dialect(), sqlite.dialect()], ids=["mysql", "sqlite"])

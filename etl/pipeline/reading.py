@@ -72,18 +72,23 @@ def window_batches(context: RunContext, plan: Plan, window: Window, check: Calla
             return None
         if not plan.skip_written:
             return Batch(found, len(found), len(found), found[-1].position)
-        held = context.on_target("checking what is written", lambda: _held(context, found))
-        done = Sink.already_written(found, held)
-        todo = [push for push in found if push.key not in done]
         if not marks_first:
-            return Batch(todo, len(found), len(found), found[-1].position, held)
+            held = context.on_target("checking what is written", lambda: _held(context, found))
+            done = Sink.already_written(found, held)
+            return Batch([push for push in found if push.key not in done], len(found), len(found),
+                         found[-1].position, held)
+        same = context.on_target("checking what is written", lambda: _holding_same(context, found))
+        todo = [push for push in found if push.key not in same]
         covered = len(found)
         if len(todo) > job.batch_size:
             # One transaction writes a batch's size of pushes: the batch ends before the next to write.
             covered = next(index for index, push in enumerate(found) if push.key == todo[job.batch_size].key)
             todo = todo[:job.batch_size]
         if not todo:
-            return Batch(todo, covered, 0, found[covered - 1].position, held)
+            return Batch(todo, covered, 0, found[covered - 1].position, {})
+        # The keys to write, looked up one by one: what the target holds of them, at any version, is what
+        # the write's locking read covers (Sink.write's `present`).
+        held = context.on_target("checking what is written", lambda: _held(context, todo))
         pushes, complete = context.on_source("reading documents",
                                              lambda: source.read_documents(todo, job.batch_bytes))
         if not complete:
@@ -93,6 +98,11 @@ def window_batches(context: RunContext, plan: Plan, window: Window, check: Calla
                      held)
 
     return batches(read, window.start, end=lambda batch: batch.end)
+
+
+def _holding_same(context: RunContext, marks: Sequence[Push]) -> set[int | str]:
+    with context.target_engine.connect() as connection:
+        return context.sink.holding_same(connection, marks)
 
 
 def _held(context: RunContext, found: Sequence[Push]) -> dict[int, Held]:
