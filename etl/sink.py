@@ -52,6 +52,18 @@ def newer(version: tuple, content: str | None, held: Held) -> bool | None:
     return version > held.version
 
 
+def already_written(pushes: Sequence[Push], held: dict[int, Held]) -> set[int]:
+    """Keys whose push the target holds already: the same jdp_modified and the same content.
+
+    A run re-reading its lookback window skips these before parsing them (cheap catch-up); what
+    `newer` would call the same push, told before translating (same content, same version).
+    """
+    # The last element of a held version is the row's jdp_modified (NOT NULL), as _version puts it.
+    return {push.key for push in pushes
+            if (found := held.get(push.target_key)) is not None and found.version[-1] == (1, push.stamp)
+            and push.content is not None and push.content == found.content}
+
+
 class Sink:
     """The target tables of one kind of job, reflected once per run."""
 
@@ -100,18 +112,6 @@ class Sink:
         modified = self.parent.c[MODIFIED]
         query = sa.select(self.key, modified, self.content).where(modified.between(min(stamps), max(stamps)))
         return {key for row in connection.execute(query) if (key := marks.get(tuple(row))) is not None}
-
-    @staticmethod
-    def already_written(pushes: Sequence[Push], held: dict[int, Held]) -> set[int]:
-        """Keys whose push the target holds already: the same jdp_modified and the same content.
-
-        A run re-reading its lookback window skips these before parsing them (cheap catch-up); what
-        `newer` would call the same push, told before translating (same content, same version).
-        """
-        # The last element of a held version is the row's jdp_modified (NOT NULL), as _version puts it.
-        return {push.key for push in pushes
-                if (found := held.get(push.target_key)) is not None and found.version[-1] == (1, push.stamp)
-                and push.content is not None and push.content == found.content}
 
     def refuse_overlong(self, outcomes: list[Outcome]) -> list[Outcome]:
         """`outcomes`, a push with a text longer than its column rejected (with `check_lengths`)."""

@@ -22,7 +22,7 @@ from support import OMS_TABLES, etl, rows_at, spawn, wait_for_watermark
 
 from etl.pipeline import retranslate_job, run_job
 from etl.shard import Shard
-from etl.sink import Held, Sink, newer
+from etl.sink import Held, already_written, newer
 from etl.translate.push import Push, document_hash
 from etl.synth import PushFactory, RefundFactory
 
@@ -127,7 +127,7 @@ def test_already_written_needs_the_same_second_and_the_same_content():
     pushes = [Push.of(1, X, b"{}", "a"), Push.of(2, X, b"{}", "b"), Push.of(3, X + timedelta(seconds=1), b"{}", "c"),
               Push.of(4, X, b"{}", "d"), Push.of(5, X, b"{}", "e")]
     held = {1: _held(T0, X, "a"), 2: _held(T0, X, "a"), 3: _held(T0, X, "c"), 4: _held(T0, X, None)}
-    assert Sink.already_written(pushes, held) == {1}
+    assert already_written(pushes, held) == {1}
 
 
 def test_a_push_without_a_hash_gets_the_hash_of_its_bytes():

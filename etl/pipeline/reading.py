@@ -18,7 +18,7 @@ from etl import stopping
 from etl.database.tables import IDS_CHUNK, chunks
 from etl.pipeline.context import RunContext
 from etl.pipeline.plan import Plan
-from etl.sink import Held, Sink
+from etl.sink import Held, already_written
 from etl.source import SellerMerge
 from etl.translate.push import Push
 from etl.window import Position, Window, batches
@@ -74,7 +74,7 @@ def window_batches(context: RunContext, plan: Plan, window: Window, check: Calla
             return Batch(found, len(found), len(found), found[-1].position)
         if not marks_first:
             held = context.on_target("checking what is written", lambda: _held(context, found))
-            done = Sink.already_written(found, held)
+            done = already_written(found, held)
             return Batch([push for push in found if push.key not in done], len(found), len(found),
                          found[-1].position, held)
         same = context.on_target("checking what is written", lambda: _holding_same(context, found))
