@@ -105,7 +105,8 @@ class Sink:
         costs a range of that index, not a look-up of each key's row (rows that carry `ext` fill pages the
         server would otherwise read). A key held at another version is not found here, as it is not
         skipped; the rows of other jobs or shards in the span are read and passed over."""
-        marks = {(push.target_key, push.stamp, push.content): push.key for push in pushes if push.content is not None}
+        marks = {(push.target_key, push.stamp, push.content): push.key
+                 for push in pushes if push.content is not None}
         if not marks:
             return set()
         stamps = [stamp for _, stamp, _ in marks]

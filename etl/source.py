@@ -232,18 +232,30 @@ class SellerMerge:
     order: the server reads about the rows it returns, whatever the other sellers of a shared push table
     push (one range of the (modified) index would pass every seller's rows).
 
-    Each seller's rows are read `rows` at a time from where its last read ended, and kept until a batch
-    passes them: `read(after)` is the next batch after `after`, so that a batch read again (a retry) or
-    cut short (a byte bound) is read again from where its caller is, and no row is read twice.
+    Each seller's rows are read from where its last read ended and kept until a batch passes them:
+    `read(after)` is the next batch after `after`, so that a batch read again (a retry) or cut short (a
+    byte bound) is read again from where its caller is, and no row is read twice. Marks are read `rows`
+    at a time a seller; documents a share of `rows` and `max_bytes` a seller, so that what is kept stays
+    about a batch's memory however many sellers the list has.
     """
 
-    def __init__(self, source: SourceTable, window: Window, rows: int, max_bytes: int, *, documents: bool) -> None:
-        self.source, self.window, self.rows, self.max_bytes, self.documents = source, window, rows, max_bytes, documents
+    def __init__(self, source: SourceTable, window: Window, rows: int, max_bytes: int) -> None:
+        self.source, self.window, self.rows, self.max_bytes = source, window, rows, max_bytes
         self._kept: dict[str, deque[Push]] = {seller: deque() for seller in source.sellers or ()}
         self._read_to: dict[str, Position | None] = dict.fromkeys(self._kept, window.start)
         self._ended: set[str] = set()
+        self.documents: bool | None = None
 
-    def read(self, after: Position | None) -> list[Push]:
+    def read(self, after: Position | None, *, documents: bool) -> list[Push]:
+        """The next batch after `after`: with the documents, or the marks (documents NULL) only."""
+        if documents != self.documents:
+            # What is kept was read the other way: read on from `after` (once a run, where the window
+            # passes the part the target likely holds).
+            self.documents = documents
+            for seller, kept in self._kept.items():
+                kept.clear()
+                self._read_to[seller] = after if after is not None else self.window.start
+            self._ended.clear()
         for kept in self._kept.values():
             while kept and after is not None and kept[0].position <= after:
                 kept.popleft()
@@ -268,12 +280,13 @@ class SellerMerge:
 
     def _refill(self, seller: str) -> None:
         """Read the seller's next rows into what is kept (only what was read: a failed read changes nothing)."""
-        source = self.source
-        query = source.batch_query(self.window, self._read_to[seller], self.rows,
-                                   source.columns(documents=self.documents), seller)
-        read, complete = source.read_query(query, self.max_bytes)
+        source, share = self.source, len(self._kept) if self.documents else 1
+        rows = max(1, self.rows // share)
+        query = source.batch_query(self.window, self._read_to[seller], rows, source.columns(documents=self.documents),
+                                   seller)
+        read, complete = source.read_query(query, self.max_bytes // share)
         self._kept[seller].extend(read)
         if read:
             self._read_to[seller] = read[-1].position
-        if complete and len(read) < self.rows:
+        if complete and len(read) < rows:
             self._ended.add(seller)

@@ -54,20 +54,19 @@ def window_batches(context: RunContext, plan: Plan, window: Window, check: Calla
     (between batches, where stopping leaves nothing half-done)."""
     job, source = context.job, context.source
     marks_page = max(job.batch_size, _MARKS_PAGE)
-    merge = None
-    if source.by_seller:
-        # Merged sellers' rows are read as marks where they can be (their documents would be kept across
-        # batches), a batch's size at a time: most of a seller list's window is new, and a larger page
-        # would be asked about again with every batch written from it.
-        merge = SellerMerge(source, window, job.batch_size, job.batch_bytes,
-                            documents=not (plan.skip_written and source.hashed))
+    # A seller list's rows are merged a batch's size at a time: a larger page of marks would be asked
+    # about again with every batch written from it.
+    merge = SellerMerge(source, window, job.batch_size, job.batch_bytes) if source.by_seller else None
 
     def read(after: Position | None) -> Batch | None:
         check()
-        marks_first = plan.skip_written and source.hashed and (merge is not None or window.likely_held(after))
-        found = context.on_source("reading a batch", lambda: merge.read(after) if merge is not None else
-                                  source.read_batch(window, after, marks_page if marks_first else job.batch_size,
-                                                    job.batch_bytes, documents=not marks_first))
+        marks_first = plan.skip_written and source.hashed and window.likely_held(after)
+        if merge is not None:
+            found = context.on_source("reading a batch", lambda: merge.read(after, documents=not marks_first))
+        else:
+            found = context.on_source("reading a batch", lambda: source.read_batch(
+                window, after, marks_page if marks_first else job.batch_size, job.batch_bytes,
+                documents=not marks_first))
         if not found:
             return None
         if not plan.skip_written:
