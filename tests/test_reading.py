@@ -136,6 +136,29 @@ def test_a_seller_list_writes_what_its_sellers_jobs_write(dbs, workers, shards):
     assert (again.counts.rows_read, again.counts.pushes_written) == (50, 0)
 
 
+def test_a_seller_list_run_past_its_held_part_reads_the_new_pushes_with_their_documents(dbs):
+    rows = _shared_table(dbs)
+    job = dbs.job(sellers=["大店A", "小店C"], batch_size=7, lookback_seconds=60)
+    run_job(job)
+    # Later pushes of both sellers, a few of them of trades the target holds: the next run reads its
+    # lookback as marks, then the rest with documents, and writes what changed or is new.
+    later = X + timedelta(seconds=30)
+    changed = [{**rows[seller][index], "jdp_modified": later, "jdp_hashcode": f"changed-{seller}-{index}",
+                "status": "TRADE_FINISHED"} for seller in ("大店A", "小店C") for index in (0, 3)]
+    factory = PushFactory(seed=90, sellers=("小店C",))
+    new = [factory.row(factory.trade(T0), "WAIT_SELLER_SEND_GOODS", T0, later + timedelta(seconds=i % 5))
+           for i in range(20)]
+    dbs.push(changed + new)
+    result = run_job(job)
+    assert result.counts.pushes_written == len(changed) + len(new)
+    assert result.counts.documents_read == len(changed) + len(new)
+    apart = dbs.other()
+    for name, seller in (("a", "大店A"), ("c", "小店C")):
+        run_job(apart.job(name, sellers=[seller], batch_size=7))
+    for table, order in OMS_TABLES:
+        assert dbs.dump(table, order) == apart.dump(table, order), table
+
+
 def test_a_seller_list_reads_each_sellers_rows_once_through_its_own_index(dbs):
     rows = _shared_table(dbs)
     job = dbs.job(sellers=["大店A", "小店C"], batch_size=7)
