@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -209,6 +211,84 @@ def paused_mid_window(process: subprocess.Popen, target_url: str, at_least: int,
                 yield held, workers
                 return
         time.sleep(0.01)  # on for a moment, to end its transaction, and stopped anew
+
+
+class Relay:
+    """A TCP relay from a port of this machine to the server of `server_url`, for a job's URLs to go through:
+    `cut` ends every connection through it at the instant the test chooses (as a server restart or a lost
+    network does), where a KILL would race the run; new connections are then refused, the next `refuse`
+    of them (math.inf: until `admit`), each accepted and closed at once, as a server going down does."""
+
+    def __init__(self, server_url: str) -> None:
+        url = sa.make_url(server_url)
+        self.server = (url.host or "127.0.0.1", url.port or 3306)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.guard = threading.Lock()
+        self.open: set[socket.socket] = set()
+        self.refuse: float = 0
+        self.refused = 0
+        threading.Thread(target=self._accept, name="relay", daemon=True).start()
+
+    def url(self, url: str) -> str:
+        """`url` through this relay."""
+        return sa.make_url(url).set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
+
+    def cut(self, refuse: float = 1) -> None:
+        """End every connection through the relay now, and refuse the next `refuse` connections."""
+        with self.guard:
+            self.refuse = refuse
+            for end in self.open:
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # its other end closed it meanwhile
+            self.open.clear()
+
+    def admit(self) -> None:
+        """Take new connections again."""
+        with self.guard:
+            self.refuse = 0
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut(0)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            upstream = None if self.refuse else socket.create_connection(self.server)
+            # One decision under the guard: a connection is either refused or open (and cut by a cut after).
+            with self.guard:
+                if self.refuse or upstream is None:
+                    self.refuse -= bool(self.refuse)
+                    self.refused += 1
+                    for end in (client, upstream):
+                        if end is not None:
+                            end.close()
+                    continue
+                self.open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass  # cut
+        finally:
+            with self.guard:
+                self.open -= {source, sink}
+            for end in (source, sink):  # the other direction's recv returns at once
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            source.close()  # each end is the source of one pump
 
 
 def descriptors(pid: int) -> set[str]:
