@@ -251,6 +251,10 @@ class Relay:
             self.refuse = 0
 
     def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread, which close alone does not
+        except OSError:
+            pass
         self.listener.close()
         self.cut(0)
 
