@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -51,19 +58,53 @@ def spawn(config: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def wait_for_watermark(target_url: str, process: subprocess.Popen, timeout: float = 60) -> bool:
-    """Until the run has committed its first batch: True, or False when it ended (or the time ran out) first."""
-    engine = sa.create_engine(target_url)
-    deadline = time.monotonic() + timeout
+def count(url: str, sql: str, **params: object) -> int:
+    """The number a `SELECT COUNT(*) ...` on the database at `url` gives."""
+    engine = sa.create_engine(url)
     try:
-        while time.monotonic() < deadline and process.poll() is None:
-            with engine.connect() as connection:
-                if connection.exec_driver_sql("SELECT COUNT(*) FROM etl_watermark").scalar():
-                    return True
-            time.sleep(0.01)
-        return False
+        with engine.connect() as connection:
+            return connection.execute(sa.text(sql), params).scalar()
     finally:
         engine.dispose()
+
+
+def _fail_run(process: subprocess.Popen, what: str, timeout: float) -> NoReturn:
+    """Fail the test: `process` ended, or the time ran out, before `what`; with its exit code and the tail of
+    its stderr. A run still going is killed first: the test has failed, and nothing may wait for it."""
+    ended = process.poll() is not None
+    if not ended:
+        process.kill()
+    _, err = process.communicate(timeout=60)
+    tail = "\n".join(err.decode(errors="replace").splitlines()[-15:])
+    happened = f"the run ended (exit code {process.returncode})" if ended else f"{timeout:g} s passed"
+    pytest.fail(f"{happened} before {what}; its stderr ends:\n{tail}", pytrace=False)
+
+
+def wait_for(process: subprocess.Popen, url: str, sql: str, at_least: int, what: str, timeout: float = 60,
+             **params: object) -> int:
+    """Until `sql` (a count on the database at `url`) gives at least `at_least` while `process` runs; returns
+    that count. A test waits on this for what it needs of the run (its first commit, a number of trades
+    written) and fails naming `what` when the run ends, or the time runs out, first: it never goes on
+    without its precondition."""
+    engine = sa.create_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            with engine.connect() as connection:
+                found = connection.execute(sa.text(sql), params).scalar()
+            if found >= at_least:
+                return found
+            time.sleep(0.01)
+    finally:
+        engine.dispose()
+    _fail_run(process, what, timeout)
+
+
+def wait_for_watermark(target_url: str, process: subprocess.Popen, timeout: float = 60, job: str | None = None) -> None:
+    """Until the run (of `job`, or of any job) has committed its first batch; fails the test if it ends first."""
+    where, params = ("", {}) if job is None else (" WHERE job = :job", {"job": job})
+    wait_for(process, target_url, f"SELECT COUNT(*) FROM etl_watermark{where}", 1, "its first commit", timeout,
+             **params)
 
 
 def _stat(pid: int | str) -> list[str] | None:
@@ -86,6 +127,172 @@ def alive(pid: int) -> bool:
     """Whether process `pid` runs: a zombie (ended, not yet reaped by its new parent) does not."""
     stat = _stat(pid)
     return stat is not None and stat[0] not in ("Z", "X")
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass  # gone (and reaped) meanwhile
+
+
+def _stop(pid: int) -> None:
+    """SIGSTOP `pid`, and wait until it has stopped: the signal is delivered when the kernel next schedules it."""
+    _signal(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while (stat := _stat(pid)) is not None and stat[0] not in ("T", "t", "Z", "X"):
+        assert time.monotonic() < deadline, f"process {pid} did not stop within 10 s of SIGSTOP"
+        time.sleep(0.001)
+
+
+@contextmanager
+def paused(process: subprocess.Popen) -> Iterator[list[int]]:
+    """`process` and its workers stopped (SIGSTOP) for the block, continued (SIGCONT) after it; yields the
+    workers' pids. Stopped, a run does nothing: what the test sees of the target stays so until the block
+    ends, and a signal sent or a connection cut meanwhile reaches the run exactly there."""
+    stopped = [process.pid]
+    try:
+        _stop(process.pid)
+        workers = children(process.pid)  # stopped, the run starts no other
+        stopped += workers
+        for pid in workers:
+            _stop(pid)
+        yield workers
+    finally:
+        for pid in reversed(stopped):
+            _signal(pid, signal.SIGCONT)
+
+
+def writing(target_url: str) -> bool:
+    """Whether a transaction that writes the target is open (a run's, which another writer would wait for):
+    SQLite's write lock is taken, or a row of the OMS tables is locked. (Not information_schema.INNODB_TRX:
+    the server refreshes it only when it has gone unread for 0.1 s, which on a shared server may be never.)"""
+    url = sa.make_url(target_url)
+    if url.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(url.database, timeout=0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError:  # database is locked
+            return True
+        finally:
+            connection.close()
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            for table in [table for table, _ in OMS_TABLES] + ["etl_reject"]:
+                connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table} FOR UPDATE NOWAIT")
+            connection.rollback()
+        return False
+    except sa.exc.OperationalError:  # a lock another transaction holds (MariaDB 1205, MySQL 3572)
+        return True
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def paused_mid_window(process: subprocess.Popen, target_url: str, at_least: int, total: int, *, left: int = 1,
+                      sql: str = "SELECT COUNT(*) FROM oms_trade", between_transactions: bool = False,
+                      **params: object) -> Iterator[tuple[int, list[int]]]:
+    """Once the target holds `at_least` of the run's `total` rows (counted by `sql`): the run stopped, as
+    `paused`, with at least `left` rows still to write, and alive; yields the rows held then and the run's
+    workers. The test fails when the run ends first or is past that point when stopped: what it does in
+    the block certainly lands mid-window. `between_transactions`: stopped holding no write transaction,
+    so that other runs can write meanwhile (stopped within one, it would hold them up)."""
+    wait_for(process, target_url, sql, at_least, f"the target held {at_least} rows", **params)
+    while True:
+        with paused(process) as workers:
+            busy = between_transactions and writing(target_url)
+            if not busy:
+                held = count(target_url, sql, **params)
+                assert alive(process.pid) and held <= total - left, (
+                    f"not mid-window when stopped: alive {alive(process.pid)}, {held} of {total} rows written")
+                yield held, workers
+                return
+        time.sleep(0.01)  # on for a moment, to end its transaction, and stopped anew
+
+
+class Relay:
+    """A TCP relay from a port of this machine to the server of `server_url`, for a job's URLs to go through:
+    `cut` ends every connection through it at the instant the test chooses (as a server restart or a lost
+    network does), where a KILL would race the run; new connections are then refused, the next `refuse`
+    of them (math.inf: until `admit`), each accepted and closed at once, as a server going down does."""
+
+    def __init__(self, server_url: str) -> None:
+        url = sa.make_url(server_url)
+        self.server = (url.host or "127.0.0.1", url.port or 3306)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.guard = threading.Lock()
+        self.open: set[socket.socket] = set()
+        self.refuse: float = 0
+        self.refused = 0
+        threading.Thread(target=self._accept, name="relay", daemon=True).start()
+
+    def url(self, url: str) -> str:
+        """`url` through this relay."""
+        return sa.make_url(url).set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
+
+    def cut(self, refuse: float = 1) -> None:
+        """End every connection through the relay now, and refuse the next `refuse` connections."""
+        with self.guard:
+            self.refuse = refuse
+            for end in self.open:
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # its other end closed it meanwhile
+            self.open.clear()
+
+    def admit(self) -> None:
+        """Take new connections again."""
+        with self.guard:
+            self.refuse = 0
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread, which close alone does not
+        except OSError:
+            pass
+        self.listener.close()
+        self.cut(0)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            upstream = None if self.refuse else socket.create_connection(self.server)
+            # One decision under the guard: a connection is either refused or open (and cut by a cut after).
+            with self.guard:
+                if self.refuse or upstream is None:
+                    self.refuse -= bool(self.refuse)
+                    self.refused += 1
+                    for end in (client, upstream):
+                        if end is not None:
+                            end.close()
+                    continue
+                self.open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass  # cut
+        finally:
+            with self.guard:
+                self.open -= {source, sink}
+            for end in (source, sink):  # the other direction's recv returns at once
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            source.close()  # each end is the source of one pump
 
 
 def descriptors(pid: int) -> set[str]:

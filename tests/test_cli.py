@@ -11,7 +11,6 @@ import sys
 import termios
 import random
 import signal
-import time
 from datetime import datetime, timedelta
 from unicodedata import east_asian_width
 
@@ -22,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from alibaba_orders import AlibabaOrderFactory
-from support import OMS_TABLES, assert_equals_clean_run, etl, rows_at, spawn, wait_for_watermark
+from support import OMS_TABLES, assert_equals_clean_run, etl, paused_mid_window, rows_at, spawn
 
 from etl import __version__
 from etl.cli import main
@@ -334,8 +333,9 @@ def test_demo_in_an_empty_folder(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, seed):
-    # Seed 0 kills right at the first commit; the others at a random point after it.
-    delay = random.Random(seed).uniform(0, 0.8) if seed else 0.0
+    # Killed once the target holds `at` trades: seed 0 at the run's first commit, the others further on,
+    # before the broken push or past it. Stopped there first, the run is certainly mid-window when killed.
+    at = random.Random(seed).randrange(25, 2000) if seed else 1
     factory = PushFactory(seed=11 + seed)
     rows = rows_at(factory, 3000, T0)
     rows[700] = {**rows[700], "jdp_response": "{broken"}
@@ -343,26 +343,24 @@ def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, seed):
     settings = {"batch_size": 25, "lookback_seconds": 0}
     config = dbs.config_file(tmp_path, {"tb": settings})
     process = spawn(config, "run")
-    wait_for_watermark(dbs.target_url, process)
-    time.sleep(delay)
-    alive = process.poll() is None
-    process.send_signal(signal.SIGKILL)
+    with paused_mid_window(process, dbs.target_url, at, len(rows) - 1):
+        process.kill()
     process.wait()
-    # At the first commit the run is certainly mid-window; the later kills may land after it ends.
-    assert alive or delay > 0
     code, _, err = etl("--config", str(config), "run")
     assert code == 0, err
     assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
 
 
-@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
-def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tmp_path, workers):
+def _sigterm_mid_run(dbs, tmp_path, workers: int) -> None:
     factory = PushFactory(seed=12)
     dbs.push(rows_at(factory, 3000, T0))
     config = dbs.config_file(tmp_path, {"tb": {"batch_size": 25, "workers": workers}})
     process = spawn(config, "run")
-    wait_for_watermark(dbs.target_url, process)
-    process.send_signal(signal.SIGTERM)
+    # Sent while the run is stopped, the signal lands mid-window, with a batch still to write after the one
+    # each process has in hand (a stop is taken before the next batch).
+    with paused_mid_window(process, dbs.target_url, 1, 3000, left=(workers + 1) * 25) as (_, running):
+        assert len(running) == (workers if workers > 1 else 0)
+        process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err
     assert b"interrupted" in err and b"Traceback" not in err
@@ -372,3 +370,12 @@ def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tm
                      "(SELECT 1 FROM oms_order o WHERE o.tid = t.tid)") == [(0,)]
     assert etl("--config", str(config), "run")[0] == 0
     assert len(dbs.query("SELECT tid FROM oms_trade")) == 3000
+
+
+def test_sigterm_rolls_back_the_batch_and_records_the_run_as_interrupted(dbs, tmp_path):
+    _sigterm_mid_run(dbs, tmp_path, workers=1)
+
+
+def test_sigterm_stops_the_workers_after_their_batch_and_records_the_run_as_interrupted(mysql_dbs, tmp_path):
+    # Workers on a server target only: an SQLite target is always written by one process.
+    _sigterm_mid_run(mysql_dbs, tmp_path, workers=2)

@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import time
 from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from support import assert_equals_clean_run, etl, rows_at, spawn, wait_for_watermark
+from support import assert_equals_clean_run, etl, paused_mid_window, rows_at, spawn
 
 from etl.database.engines import open_source, target_engine
 from etl.errors import ConfigError
@@ -89,15 +87,19 @@ def _run_shard(config, shard: str, *more: str) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_shards_as_processes_one_killed_and_rerun_equal_one_unsharded_run(dbs, tmp_path, seed):
-    _push(dbs, 2400, seed=40 + seed)
+    rows = _push(dbs, 2400, seed=40 + seed)
     config = dbs.config_file(tmp_path, {"tb": SETTINGS})
     order = [0, 1, 2]
     random.Random(seed).shuffle(order)
     processes = {index: spawn(config, "run", "tb", "--shard", f"{index}/3") for index in order}
     victim = processes[order[0]]
-    wait_for_watermark(dbs.target_url, victim)
-    time.sleep(random.Random(seed).uniform(0, 0.3))
-    victim.send_signal(signal.SIGKILL)
+    # Killed once its shard holds `at` trades (seed 0: at its first commit), stopped there first: certainly
+    # mid-window.
+    share = sum(row["tid"] % 3 == order[0] and row["jdp_response"] != "{broken" for row in rows)
+    at = random.Random(seed).randrange(50, share // 2) if seed else 1
+    with paused_mid_window(victim, dbs.target_url, at, share, sql="SELECT COUNT(*) FROM oms_trade WHERE tid % 3 = :shard",
+                           shard=order[0]):
+        victim.kill()
     victim.wait()
     for index, process in processes.items():
         if process is not victim:

@@ -8,7 +8,6 @@ or the job's own hash of the document for a table without one (a landing table).
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import OMS_TABLES, etl, rows_at, spawn, wait_for_watermark
+from support import OMS_TABLES, etl, paused_mid_window, rows_at, spawn
 
 from etl.pipeline import retranslate_job, run_job
 from etl.shard import Shard
@@ -254,11 +253,10 @@ def test_a_run_killed_between_the_two_versions_converges(dbs, tmp_path, lookback
     settings = {"batch_size": 25, "lookback_seconds": lookback}
     config = dbs.config_file(tmp_path, {"tb": settings})
     process = spawn(config, "run")
-    assert wait_for_watermark(dbs.target_url, process), "the run ended before its first commit"
-    process.send_signal(signal.SIGKILL)
+    with paused_mid_window(process, dbs.target_url, 1, len(trades)):  # stopped there, killed mid-window
+        process.kill()
     process.wait()
     written = [tid for (tid,) in dbs.query("SELECT tid FROM oms_trade")]
-    assert 0 < len(written) < len(trades), "the kill did not land mid-window"
     paid = [trade for trade in trades if trade.tid in set(written)][:5]
     dbs.push([factory.row(trade, "WAIT_SELLER_SEND_GOODS", T0, X) for trade in paid])
     code, _, err = etl("--config", str(config), "run")

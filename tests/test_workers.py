@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from alibaba_orders import AlibabaOrderFactory
-from support import (alive, assert_equals_clean_run, children, descriptors, etl, lock_socket, rows_at, snapshot, spawn,
-                     wait_for_watermark)
+from support import (alive, assert_equals_clean_run, descriptors, etl, lock_socket, paused_mid_window, rows_at,
+                     snapshot, spawn)
 
 from etl.cli import main
 from etl.database.engines import target_engine
@@ -171,7 +171,6 @@ def test_a_spawned_worker_watches_its_parent_and_ends_with_it():
 def test_kill_9_of_a_run_ends_its_workers_and_the_next_run_starts_at_once(mysql_dbs, tmp_path, shard):
     # What the OOM killer does: had the workers lived on, each with a copy of the job lock's connection,
     # the next run would have exited 75 (busy) until they had written their whole share.
-    # Small batches: a long run of few rows, still mid-window when its first commit is seen.
     settings = {"workers": 2, "batch_size": 5, "lookback_seconds": 0}
     rows = rows_at(PushFactory(seed=24), 1200 if shard else 600, T0)
     if shard:  # only the shard's keys, so that its runs write what a clean run of the whole job writes
@@ -180,14 +179,14 @@ def test_kill_9_of_a_run_ends_its_workers_and_the_next_run_starts_at_once(mysql_
     mysql_dbs.push(rows)
     config = mysql_dbs.config_file(tmp_path, {"tb": settings})
     process = spawn(config, "run", *shard)
-    assert wait_for_watermark(mysql_dbs.target_url, process), f"no commit seen (exit code {process.poll()})"
-    workers = children(process.pid)
-    assert process.poll() is None and len(workers) == 2, workers  # mid-window: both workers still write
-    # Only the main process holds the lock's connection: its end frees the lock, whatever the workers do.
-    lock = lock_socket(mysql_dbs.target_url, "tb#0of2" if shard else "tb")
-    assert lock is None or lock in descriptors(process.pid) and not any(lock in descriptors(pid) for pid in workers)
-    killed = time.monotonic()
-    process.kill()
+    # Stopped mid-window, with both workers still writing, and killed there.
+    with paused_mid_window(process, mysql_dbs.target_url, 1, len(rows) - 1) as (_, workers):
+        assert len(workers) == 2, workers
+        # Only the main process holds the lock's connection: its end frees the lock, whatever the workers do.
+        lock = lock_socket(mysql_dbs.target_url, "tb#0of2" if shard else "tb")
+        assert lock is None or lock in descriptors(process.pid) and not any(lock in descriptors(pid) for pid in workers)
+        killed = time.monotonic()
+        process.kill()
     process.wait()
     while any(map(alive, workers)):
         assert time.monotonic() - killed < 2, "a worker outlived its run by 2 s"
