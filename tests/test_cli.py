@@ -26,7 +26,7 @@ from support import OMS_TABLES, assert_equals_clean_run, etl, rows_at, spawn, wa
 
 from etl import __version__
 from etl.cli import main
-from etl.lock import lock_name
+from etl.lock import lock_key, lock_name
 from etl.synth import PushFactory, RefundFactory, synth_rows
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -271,7 +271,11 @@ def test_a_busy_job_exits_75_and_others_still_run(dbs, tmp_path):
     else:
         engine = sa.create_engine(url)
         connection = engine.connect()
-        connection.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock_name(url.database, "tb")})
+        name = lock_name(url.database, "tb")
+        if dbs.backend == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(name)})
+        else:
+            connection.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": name})
         release = lambda: (connection.close(), engine.dispose())  # noqa: E731
     try:
         code, out, err = etl("--config", config, "run")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -26,31 +27,39 @@ def with_document(row: dict, change) -> dict:
 # -- faults from outside --------------------------------------------------------------------
 
 
+def _killed(connection: sa.Connection, database: str) -> int:
+    """End every other connection to `database` (MySQL's KILL CONNECTION, PostgreSQL's
+    pg_terminate_backend); returns how many there were."""
+    if connection.dialect.name == "postgresql":
+        return len(connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                              "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": database}).all())
+    ids = connection.execute(sa.text("SELECT id FROM information_schema.processlist WHERE db = :db "
+                                     "AND id <> CONNECTION_ID()"), {"db": database}).scalars().all()
+    for connection_id in ids:
+        try:
+            connection.exec_driver_sql(f"KILL CONNECTION {int(connection_id)}")
+        except sa.exc.DBAPIError:
+            pass  # it ended on its own meanwhile
+    return len(ids)
+
+
 def _kill_connections(dbs, process, rounds: int, pause: float) -> int:
-    """KILL CONNECTION every connection to the test databases, `rounds` times while `process` runs."""
-    databases = [sa.make_url(dbs.source_url).database, sa.make_url(dbs.target_url).database]
-    admin = sa.create_engine(sa.make_url(dbs.target_url).set(database=None), isolation_level="AUTOCOMMIT")
+    """End every connection to the test databases, `rounds` times while `process` runs."""
+    urls = [sa.make_url(dbs.source_url), sa.make_url(dbs.target_url)]
+    admins = [(sa.create_engine(url, isolation_level="AUTOCOMMIT"), url.database) for url in urls]
     done = 0
-    with admin.connect() as connection:
+    with ExitStack() as stack:
+        connections = [(stack.enter_context(engine.connect()), database) for engine, database in admins]
         while process.poll() is None and done < rounds:
-            ids = connection.execute(
-                sa.text("SELECT id FROM information_schema.processlist WHERE db IN :dbs AND id <> CONNECTION_ID()")
-                .bindparams(sa.bindparam("dbs", expanding=True)),
-                {"dbs": databases},
-            ).scalars().all()
-            for connection_id in ids:
-                try:
-                    connection.exec_driver_sql(f"KILL CONNECTION {int(connection_id)}")
-                except sa.exc.DBAPIError:
-                    pass  # it ended on its own meanwhile
-            done += bool(ids)
+            done += bool(sum([_killed(connection, database) for connection, database in connections]))
             time.sleep(pause)
-    admin.dispose()
+    for engine, _ in admins:
+        engine.dispose()
     return done
 
 
-def test_killed_connections_are_retried_and_the_run_completes(mysql_dbs, tmp_path):
-    dbs = mysql_dbs
+def test_killed_connections_are_retried_and_the_run_completes(server_dbs, tmp_path):
+    dbs = server_dbs
     dbs.push(rows_at(PushFactory(seed=21), 3000, T0))
     settings = {"batch_size": 20, "retry_wait_seconds": 0.05, "retries": 10}
     process = spawn(dbs.config_file(tmp_path, {"tb": settings}), "run")
@@ -62,8 +71,8 @@ def test_killed_connections_are_retried_and_the_run_completes(mysql_dbs, tmp_pat
     assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
 
 
-def test_when_retries_are_spent_the_run_says_so_and_the_next_resumes(mysql_dbs, tmp_path):
-    dbs = mysql_dbs
+def test_when_retries_are_spent_the_run_says_so_and_the_next_resumes(server_dbs, tmp_path):
+    dbs = server_dbs
     dbs.push(rows_at(PushFactory(seed=20), 3000, T0))
     settings = {"batch_size": 20, "retry_wait_seconds": 0.01, "retries": 1}
     config = dbs.config_file(tmp_path, {"tb": settings})
@@ -181,7 +190,7 @@ def test_non_utf8_bytes_are_rejected(dbs):
     bad = row["jdp_response"].encode().replace("买家".encode(), b"\xff\xfe", 1)
     engine = sa.create_engine(dbs.source_url)
     with engine.begin() as connection:
-        if dbs.backend == "mysql":
+        if dbs.source_backend == "mysql":
             # A utf8mb4 column cannot hold these bytes; a landing table with a blob column can.
             connection.exec_driver_sql("ALTER TABLE jdp_tb_trade MODIFY jdp_response MEDIUMBLOB")
         connection.execute(
@@ -241,20 +250,43 @@ def test_rejects_retry_translates_what_the_source_now_holds(dbs, tmp_path):
 # -- least privilege -------------------------------------------------------------------------
 
 
-def test_the_job_runs_with_least_privilege_users(mysql_dbs, tmp_path):
-    dbs = mysql_dbs
+def _users(url: sa.URL, *, reader: str | None = None, writer: str | None = None) -> tuple[list[str], list[str]]:
+    """The statements that make the README's least-privilege users on `url`'s server, and those that drop them:
+    a `reader` of the source (MySQL) and a `writer` of the target."""
+    if url.get_backend_name() == "postgresql":
+        # USAGE on the schema and TEMPORARY on the database are PUBLIC's by default; the identity columns'
+        # sequences (etl_run, etl_reject) need USAGE.
+        return ([f"CREATE ROLE {writer} LOGIN PASSWORD 'write-pw'",
+                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {writer}",
+                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {writer}"],
+                [f"DROP OWNED BY {writer}", f"DROP ROLE IF EXISTS {writer}"])
+    make, drop = [], []
+    if writer is not None:
+        make += [f"CREATE USER '{writer}'@'%%' IDENTIFIED BY 'write-pw'",
+                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{url.database}`.* TO '{writer}'@'%%'"]
+        drop += [f"DROP USER IF EXISTS '{writer}'@'%%'"]
+    if reader is not None:
+        make += [f"CREATE USER '{reader}'@'%%' IDENTIFIED BY 'read-pw'", f"GRANT SELECT ON `{url.database}`.* TO '{reader}'@'%%'"]
+        drop += [f"DROP USER IF EXISTS '{reader}'@'%%'"]
+    return make, drop
+
+
+def _on(url: sa.URL, statements: list[str]) -> None:
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    admin.dispose()
+
+
+def test_the_job_runs_with_least_privilege_users(server_dbs, tmp_path):
+    dbs = server_dbs
     source, target = sa.make_url(dbs.source_url), sa.make_url(dbs.target_url)
     suffix = target.database[-14:]
     reader, writer = f"r{suffix}", f"w{suffix}"
-    admin = sa.create_engine(target.set(database=None), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for statement in (
-            f"CREATE USER '{reader}'@'%%' IDENTIFIED BY 'read-pw'",
-            f"GRANT SELECT ON `{source.database}`.* TO '{reader}'@'%%'",
-            f"CREATE USER '{writer}'@'%%' IDENTIFIED BY 'write-pw'",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{target.database}`.* TO '{writer}'@'%%'",
-        ):
-            connection.exec_driver_sql(statement)
+    source_users, target_users = _users(source, reader=reader), _users(target, writer=writer)
+    _on(source, source_users[0])
+    _on(target, target_users[0])
     try:
         factory = PushFactory(seed=29)
         rows = rows_at(factory, 30, T0)
@@ -274,7 +306,5 @@ def test_the_job_runs_with_least_privilege_users(mysql_dbs, tmp_path):
             assert "read-pw" not in out + err and "write-pw" not in out + err
         assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(29,)]
     finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP USER IF EXISTS '{reader}'@'%%'")
-            connection.exec_driver_sql(f"DROP USER IF EXISTS '{writer}'@'%%'")
-        admin.dispose()
+        _on(source, source_users[1])
+        _on(target, target_users[1])
