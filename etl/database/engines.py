@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from etl.database.staging import forget_staging_on_rollback
+from etl.database.staging import track_staging
 from etl.errors import DatabaseUnavailable, NotInitialized
 
 # Strict: a value the column cannot hold is an error, never a silent truncation. Index dives for
@@ -99,7 +99,7 @@ def target_engine(url: URL, *, create: bool = False, load_data: bool = False) ->
     if is_postgresql(url):
         engine = sa.create_engine(url, hide_parameters=True, isolation_level="READ COMMITTED", pool_pre_ping=True,
                                   pool_recycle=3600, connect_args={"application_name": "jdp-etl"})
-        forget_staging_on_rollback(engine)
+        track_staging(engine)
         return engine
     return sa.create_engine(
         url,

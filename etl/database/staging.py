@@ -7,7 +7,7 @@ text to build and no value bound one by one. The staging table is the session's 
 once per connection with the target table's columns and defaults (LIKE), and emptied by every
 commit (ON COMMIT DELETE ROWS) and after each statement that reads it, so that a table written twice
 in one transaction (a child's held lines, then its new ones) starts empty each time. A temporary
-table made in a transaction that rolls back is gone with it: a rollback forgets which were made.
+table made in a transaction that rolls back is gone with it (see `track_staging`).
 """
 
 from __future__ import annotations
@@ -24,31 +24,38 @@ from sqlalchemy.engine import Engine
 from etl.database.literals import AS_IS, load_file
 
 # The names of the staging tables this connection has made, in its pool entry's info (which goes
-# with the DBAPI connection: a new connection starts without).
+# with the DBAPI connection: a new connection starts without): those of committed transactions, and
+# those of the transaction in hand, which a rollback takes with it.
 _MADE = "etl_staging"
+_PENDING = "etl_staging_pending"
 
 Guard = Callable[[Any], sa.ColumnElement[bool]]
 
 
-def forget_staging_on_rollback(engine: Engine) -> None:
-    """A rollback takes the staging tables its transaction made with it: forget them all (those made
-    before are made again with IF NOT EXISTS, which costs nothing more)."""
+def track_staging(engine: Engine) -> None:
+    """Keep count of the staging tables each connection of `engine` has: a commit keeps those its
+    transaction made, a rollback takes them with it (they are made again, IF NOT EXISTS)."""
+
+    @event.listens_for(engine, "commit")
+    def _commit(connection: sa.Connection) -> None:
+        info = connection.connection.info
+        info.setdefault(_MADE, set()).update(info.pop(_PENDING, ()))
 
     @event.listens_for(engine, "rollback")
     def _rollback(connection: sa.Connection) -> None:
         if not connection.invalidated:
-            connection.connection.info.pop(_MADE, None)
+            connection.connection.info.pop(_PENDING, None)
 
 
 def _staging_table(connection: sa.Connection, table: sa.Table) -> sa.Table:
     """The session's staging table for `table`, made once per connection."""
     name = f"etl_stage_{table.name}"
-    made = connection.connection.info.setdefault(_MADE, set())
-    if name not in made:
+    info = connection.connection.info
+    if name not in info.get(_MADE, ()) and name not in info.get(_PENDING, ()):
         quote = connection.dialect.identifier_preparer.quote
         connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(name)} ON COMMIT DELETE ROWS "
                                    f"AS SELECT * FROM {quote(table.name)} WITH NO DATA", execution_options=AS_IS)
-        made.add(name)
+        info.setdefault(_PENDING, set()).add(name)
     return sa.Table(name, sa.MetaData(), *(sa.Column(column.name, column.type) for column in table.columns))
 
 
