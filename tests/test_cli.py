@@ -338,6 +338,8 @@ def test_demo_in_an_empty_folder(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, seed):
+    if dbs.backend == "postgresql" and seed:
+        pytest.skip("one seed into PostgreSQL, for CI's time: the others kill the same run at other instants")
     # Seed 0 kills right at the first commit; the others at a random point after it.
     delay = random.Random(seed).uniform(0, 0.8) if seed else 0.0
     factory = PushFactory(seed=11 + seed)
