@@ -1,6 +1,11 @@
-"""Benchmark: `etl run` against the naive pandas job on the same pushes, on MySQL/MariaDB.
+"""Benchmark: `etl run` against the naive pandas job on the same pushes, on MySQL/MariaDB (or into PostgreSQL).
 
     python bench/bench.py --url mysql+pymysql://root@127.0.0.1:3306/ --pushes 200000
+    python bench/bench.py --target postgresql://postgres@127.0.0.1:5432/postgres --defaults --reference
+
+With `--target` the OMS databases are made on that PostgreSQL server (the pushes stay on --url's
+MySQL/MariaDB, as Jushita's do), the reference writes with COPY, and `--defaults` also runs the
+defaults into MariaDB, alternately with the others: the same job into either kind of target, in one run.
 
 Builds a source database with N seeded, realistic pushes (etl.synth: 19-digit ids, bursty
 seconds, emoji, ciphertexts, 1-5 lines, 0-3 promotions, ~6 KB each), then measures, each
@@ -91,13 +96,19 @@ class Measure:
                 f"{self.ratio(baseline)} |")
 
 
+# A server's version, buffer pool (bytes) and pid file.
+_FACTS = {"mysql": "SELECT VERSION(), @@innodb_buffer_pool_size, @@pid_file",
+          "postgresql": "SELECT split_part(version(), ' ', 2), pg_size_bytes(current_setting('shared_buffers')), "
+                        "current_setting('data_directory') || '/postmaster.pid'"}
+
+
 def server_facts(server: sa.URL) -> tuple[str, int, int | None]:
     """The server's version, buffer pool bytes and, when it runs on this machine (its pid file is
     here), its process id."""
-    admin = sa.create_engine(server.set(database=None))
+    backend = server.get_backend_name()
+    admin = sa.create_engine(server.set(database=None) if backend == "mysql" else server)
     with admin.connect() as connection:
-        version, pool, pid_file = connection.exec_driver_sql(
-            "SELECT VERSION(), @@innodb_buffer_pool_size, @@pid_file").one()
+        version, pool, pid_file = connection.exec_driver_sql(_FACTS[backend]).one()
     admin.dispose()
     try:
         return version, pool, int(Path(pid_file).read_text().split()[0])
@@ -105,22 +116,36 @@ def server_facts(server: sa.URL) -> tuple[str, int, int | None]:
         return version, pool, None
 
 
-# The server's process (None: not on this machine), set once by main(): every phase reads its CPU.
-SERVER_PID: int | None = None
+# The servers' processes (empty: none on this machine), set once by main(): every phase reads their CPU.
+SERVER_PIDS: list[int] = []
+
+
+def _cpu_ticks(pid: int, *, reaped: bool) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime, stime; with `reaped`, also the children's it has waited for (a PostgreSQL backend that ended).
+    return sum(int(field) for field in fields[11:15 if reaped else 13])
 
 
 def _server_cpu() -> float | None:
-    """CPU seconds the MySQL/MariaDB server has used (None: not on this machine).
+    """CPU seconds the servers have used (None: not on this machine): MySQL/MariaDB's one process, and
+    PostgreSQL's postmaster with its backends, live and ended.
 
     With the server on the same box the two share the cores: which of them a change saves is
     what a same-run comparison needs (the wall time of one run drifts with the machine)."""
-    if SERVER_PID is None:
+    if not SERVER_PIDS:
         return None
     try:
-        fields = Path(f"/proc/{SERVER_PID}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = sum(_cpu_ticks(pid, reaped=True) for pid in SERVER_PIDS)
+        for pid in SERVER_PIDS:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                for child in (task / "children").read_text().split():
+                    try:
+                        ticks += _cpu_ticks(int(child), reaped=False)
+                    except OSError:
+                        continue  # ended meanwhile: its time is in the parent's reaped count
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu() -> float:
@@ -137,6 +162,13 @@ def _prefix(text: str) -> str:
 
 
 def _database(server: sa.URL, name: str, *, keep: bool = False) -> str:
+    if server.get_backend_name() == "postgresql":
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        admin.dispose()
+        return server.set(database=name).render_as_string(hide_password=False)
     admin = sa.create_engine(server.set(database=None), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         if not keep:
@@ -268,6 +300,9 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("ETL_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/"),
                         help="a MySQL/MariaDB server URL; databases PREFIX_src, _oms, _pandas (and _defaults, _ref1, "
                              "_refN) are (re)created there")
+    parser.add_argument("--target", metavar="URL",
+                        help="a PostgreSQL server URL (postgresql://...): the OMS databases are made there, the "
+                             "pushes stay on --url's server")
     parser.add_argument("--prefix", type=_prefix, default="etl_bench",
                         help="of the databases' names (default etl_bench); CI uses its own, so that its small run "
                              "never drops a large source kept for --reuse-source")
@@ -302,10 +337,18 @@ def main() -> None:
         parser.error("--rounds must be at least 1")
 
     server = sa.make_url(arguments.url)
-    global SERVER_PID
-    version, pool, SERVER_PID = server_facts(server)
+    # Where the OMS tables go: --target's PostgreSQL (written with psycopg 3, as the job's config says), else --url's.
+    oms = server if arguments.target is None else sa.make_url(re.sub(r"^postgresql://", "postgresql+psycopg://",
+                                                                       arguments.target))
+    version, pool, pid = server_facts(server)
+    SERVER_PIDS.extend([pid] if pid is not None else [])
+    facts = f"server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool"
+    if oms is not server:
+        version, pool, pid = server_facts(oms)
+        SERVER_PIDS.extend([pid] if pid is not None else [])
+        facts += f", target PostgreSQL {version} on {oms.host} with {pool / 2**20:,.0f} MB shared_buffers"
     source = _database(server, f"{arguments.prefix}_src", keep=arguments.reuse_source)
-    target = _database(server, f"{arguments.prefix}_oms")
+    target = _database(oms, f"{arguments.prefix}_oms")
     print(f"building {arguments.pushes:,} pushes ...", file=sys.stderr)
     json_mb = build_source(source, arguments.pushes, arguments.seed, reuse=arguments.reuse_source)
     print(f"  {json_mb:,.0f} MB of JSON, {json_mb * 1024 / arguments.pushes:.1f} KB per push", file=sys.stderr)
@@ -332,7 +375,7 @@ def main() -> None:
         def reference(processes: int) -> Measure | None:
             if not arguments.reference:
                 return None
-            measure, database = reference_phase(server, arguments.prefix, folder, source, processes,
+            measure, database = reference_phase(oms, arguments.prefix, folder, source, processes,
                                                 keep_ext=not arguments.no_ext, pushes=n, json_mb=json_mb)
             written[measure.phase] = database
             return measure
@@ -345,7 +388,7 @@ def main() -> None:
         if arguments.defaults:
             # Nothing but source and target: what `etl run` does for a user who tunes nothing.
             defaults_settings = "    keep_ext: false\n" if arguments.no_ext else ""
-            defaults_target, defaults_etl = _fresh_target(server, f"{arguments.prefix}_defaults", folder, source,
+            defaults_target, defaults_etl = _fresh_target(oms, f"{arguments.prefix}_defaults", folder, source,
                                                           defaults_settings)
             job = load_config(defaults_etl[-1]).job("bench")
             # What the run will start: `auto` decides by the machine's cores and the window's size, as here.
@@ -356,18 +399,24 @@ def main() -> None:
             # not yet flushed or purged), which put the defaults 5-9% ahead of the same job run after the
             # reference on an 18 GB pool (bench/RESULTS.md, 2026-12-05 17:10): that advantage is the
             # yardstick's, not the job's.
-            yardsticks, runs = [], []
+            yardsticks, runs, on_mariadb = [], [], []
             for _ in range(arguments.rounds):
                 yardsticks.append(reference(processes))
                 if runs:  # new tables for every run
-                    _fresh_target(server, f"{arguments.prefix}_defaults", folder, source, defaults_settings)
+                    _fresh_target(oms, f"{arguments.prefix}_defaults", folder, source, defaults_settings)
                 runs.append(timed("etl run, defaults (fresh window)", [*defaults_etl, "run"], n, json_mb))
+                if oms is not server:  # the same job into MariaDB, alternately with the others
+                    _, mariadb_etl = _fresh_target(server, f"{arguments.prefix}_defaults_my", folder, source,
+                                                   defaults_settings)
+                    on_mariadb.append(timed("etl run, defaults, into MySQL/MariaDB (fresh window)",
+                                            [*mariadb_etl, "run"], n, json_mb))
             if arguments.reference:
                 references[processes] = median_run(yardsticks)
                 results.append(references[processes])
             untuned = median_run(runs)
             compared[untuned.phase], written[untuned.phase] = processes, defaults_target
             results.append(untuned)
+            results += [median_run(on_mariadb)] if on_mariadb else []
         fresh = timed("etl run (fresh window)", [*etl, "run", *workers], n, json_mb)
         compared[fresh.phase] = arguments.workers
         results += [
@@ -379,7 +428,7 @@ def main() -> None:
         ]
         reference_once(arguments.workers)
         if arguments.shards:
-            sharded_target, sharded_etl = _fresh_target(server, f"{arguments.prefix}_shards", folder, source, tuned)
+            sharded_target, sharded_etl = _fresh_target(oms, f"{arguments.prefix}_shards", folder, source, tuned)
             phase = f"etl run, {arguments.shards} shards at once (fresh window)"
             results.append(timed(phase, [*sharded_etl, "run", "--shard", f"{{i}}/{arguments.shards}", "--workers",
                                          "1"], n, json_mb, alongside=arguments.shards))
@@ -399,7 +448,7 @@ def main() -> None:
                    if arguments.rounds > 1 and arguments.defaults else "")
     print(f"\n{arguments.pushes:,} pushes, {json_mb:,.0f} MB of JSON, batch_size {arguments.batch_size}, "
           f"--workers {arguments.workers}, keep_ext {not arguments.no_ext}, {local_sql}{available_cores()} cores, "
-          f"server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool"
+          f"{facts}"
           f"{defaults_line}{rounds_line}")
     header = "| phase | trades | seconds | trades/s | JSON MB/s | peak RSS MB | job CPU s | server CPU s | vs pandas |"
     rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

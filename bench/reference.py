@@ -1,6 +1,8 @@
-"""The reference for `etl run`: the fastest simple pipeline that writes the same rows, on MySQL/MariaDB.
+"""The reference for `etl run`: the fastest simple pipeline that writes the same rows, into MySQL/MariaDB or PostgreSQL.
 
     python bench/reference.py SOURCE_URL TARGET_URL [--processes N] [--batch-size N] [--no-ext]
+
+SOURCE_URL is MySQL/MariaDB (jdp_tb_trade); TARGET_URL an OMS database of either kind.
 
 What a competent engineer would write to copy a window of jdp_tb_trade into the OMS tables,
 tuned but without the job's guarantees:
@@ -11,7 +13,9 @@ tuned but without the job's guarantees:
 - each document parsed by orjson and translated by the job's own pure translator
   (`etl.translate.translate_trade`), `ext` dumped by orjson, the push's jdp_modified added;
 - the batch's trades, lines and promotions written by three `LOAD DATA LOCAL INFILE`s from a
-  tab-separated file encoded here, one commit per batch, the cycle collector's first threshold
+  tab-separated file encoded here (PostgreSQL: three COPYs of the same text into TEMP staging
+  tables, each then INSERT ... SELECT ... ON CONFLICT DO UPDATE, as an idempotent copy into
+  PostgreSQL is written), one commit per batch, the cycle collector's first threshold
   raised (one line: a translated trade is a few dozen dicts); batches of 1,000 (500, 1,000, 2,000
   and 5,000 went within the noise of each other at 100,000 pushes on 2026-12-05);
 - N processes, each the whole pipeline for the tids whose remainder modulo N is its own, when the
@@ -42,6 +46,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import orjson
+import psycopg
 import pymysql
 import sqlalchemy as sa
 
@@ -77,6 +82,8 @@ def _field(value: object) -> str:
             value = value.replace("\t", "\\t")
         if "\n" in value:
             value = value.replace("\n", "\\n")
+        if "\r" in value:
+            value = value.replace("\r", "\\r")
         return value
     return str(value)
 
@@ -86,7 +93,7 @@ def _load(cursor: pymysql.cursors.Cursor, table: str, rows: list[dict]) -> None:
         return
     columns = list(rows[0])
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="\n", suffix=".tsv") as file:
-        file.write("".join("\t".join([_field(value) for value in row.values()]) + "\n" for row in rows))
+        file.write(_tsv(rows).decode())
         file.flush()
         try:
             cursor.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "
@@ -120,35 +127,102 @@ def _batches(source: pymysql.Connection, end: datetime, batch_size: int, part: i
             after = rows[-1]
 
 
+def _translated(source_url: str, end: datetime, batch_size: int, keep_ext: bool, part: int,
+                parts: int) -> Iterator[tuple[int, dict[str, list[dict]], int]]:
+    """Per keyset batch of the share: rows read, the translated rows by table, pushes skipped."""
+    source = _connect(source_url, autocommit=True)
+    for batch in _batches(source, end, batch_size, part, parts):
+        tables: dict[str, list[dict]] = {name: [] for name in TABLES}
+        skipped = 0
+        for tid, modified, document in batch:
+            try:
+                rows = translate_trade(orjson.loads(document))
+            except (orjson.JSONDecodeError, TranslateError):
+                skipped += 1
+                continue
+            trade = rows.tables["oms_trade"][0]
+            trade["ext"] = orjson.dumps(trade["ext"]).decode() if keep_ext else None
+            trade["jdp_modified"] = modified.replace(microsecond=0)
+            for name in TABLES:
+                tables[name].extend(rows.tables[name])
+        yield len(batch), tables, skipped
+    source.close()
+
+
+def _tsv(rows: list[dict]) -> bytes:
+    return "".join("\t".join([_field(value) for value in row.values()]) + "\n" for row in rows).encode()
+
+
+class _MySqlWriter:
+    def __init__(self, url: str) -> None:
+        self.connection = _connect(url, local_infile=True, autocommit=False)
+        self.cursor = self.connection.cursor()
+
+    def write(self, table: str, rows: list[dict]) -> None:
+        _load(self.cursor, table, rows)
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+_KEYS = {"oms_trade": "tid", "oms_order": "oid", "oms_promotion": "tid, seq"}
+
+
+class _PostgresWriter:
+    """COPY into a TEMP staging table per OMS table, then INSERT ... SELECT ... ON CONFLICT DO UPDATE."""
+
+    def __init__(self, url: str) -> None:
+        self.connection = psycopg.connect(_libpq(url))
+        for table in TABLES:
+            self.connection.execute(f"CREATE TEMP TABLE stage_{table} ON COMMIT DELETE ROWS AS "
+                                    f"SELECT * FROM {table} WITH NO DATA")
+        self.connection.commit()
+
+    def write(self, table: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        columns = list(rows[0])
+        names = ", ".join(f'"{column}"' for column in columns)
+        with self.connection.cursor() as cursor:
+            with cursor.copy(f"COPY stage_{table} ({names}) FROM STDIN") as copy:
+                copy.write(_tsv(rows))
+            updates = ", ".join(f'"{column}" = EXCLUDED."{column}"' for column in columns)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM stage_{table} "
+                           f"ON CONFLICT ({_KEYS[table]}) DO UPDATE SET {updates}")
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _libpq(url: str) -> str:
+    """A SQLAlchemy URL of PostgreSQL as libpq reads it."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _is_postgresql(url: str) -> bool:
+    return sa.make_url(url).get_backend_name() == "postgresql"
+
+
 def copy_share(source_url: str, target_url: str, end: datetime, batch_size: int, keep_ext: bool,
                part: int, parts: int) -> tuple[int, ...]:
     """Copy one share of the window; returns (read, trades, lines, promotions, skipped)."""
     gc.set_threshold(50_000, *gc.get_threshold()[1:])
-    source = _connect(source_url, autocommit=True)
-    target = _connect(target_url, local_infile=True, autocommit=False)
+    target = _PostgresWriter(target_url) if _is_postgresql(target_url) else _MySqlWriter(target_url)
     read = lines = promotions = trades = skipped = 0
-    with target.cursor() as cursor:
-        for batch in _batches(source, end, batch_size, part, parts):
-            read += len(batch)
-            tables: dict[str, list[dict]] = {name: [] for name in TABLES}
-            for tid, modified, document in batch:
-                try:
-                    rows = translate_trade(orjson.loads(document))
-                except (orjson.JSONDecodeError, TranslateError):
-                    skipped += 1
-                    continue
-                trade = rows.tables["oms_trade"][0]
-                trade["ext"] = orjson.dumps(trade["ext"]).decode() if keep_ext else None
-                trade["jdp_modified"] = modified.replace(microsecond=0)
-                for name in TABLES:
-                    tables[name].extend(rows.tables[name])
-            for name in TABLES:
-                _load(cursor, name, tables[name])
-            target.commit()
-            trades += len(tables["oms_trade"])
-            lines += len(tables["oms_order"])
-            promotions += len(tables["oms_promotion"])
-    source.close()
+    for count, tables, dropped in _translated(source_url, end, batch_size, keep_ext, part, parts):
+        read, skipped = read + count, skipped + dropped
+        for name in TABLES:
+            target.write(name, tables[name])
+        target.commit()
+        trades += len(tables["oms_trade"])
+        lines += len(tables["oms_order"])
+        promotions += len(tables["oms_promotion"])
     target.close()
     return read, trades, lines, promotions, skipped
 
@@ -160,18 +234,10 @@ def _copy_share(arguments: tuple) -> tuple[int, ...]:
 def copy_window(source_url: str, target_url: str, *, processes: int = 1, batch_size: int = 1000,
                 keep_ext: bool = True) -> tuple[int, ...]:
     """Copy the whole window (frozen now) into the empty OMS tables of `target_url`."""
-    target = _connect(target_url)
-    with target.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*) FROM oms_trade")
-        if cursor.fetchone()[0]:
-            sys.exit(f"{sa.make_url(target_url).database}.oms_trade is not empty: the reference writes into empty "
-                     "tables (`etl init` on a new database)")
-    target.close()
-    source = _connect(source_url)
-    with source.cursor() as cursor:
-        cursor.execute("SELECT MAX(jdp_modified) FROM jdp_tb_trade")
-        end = cursor.fetchone()[0]
-    source.close()
+    if _count(target_url, "SELECT COUNT(*) FROM oms_trade")[0]:
+        sys.exit(f"{sa.make_url(target_url).database}.oms_trade is not empty: the reference writes into empty "
+                 "tables (`etl init` on a new database)")
+    (end,) = _count(source_url, "SELECT MAX(jdp_modified) FROM jdp_tb_trade")
     if end is None:
         return 0, 0, 0, 0, 0
     shares = [(source_url, target_url, end, batch_size, keep_ext, part, processes) for part in range(processes)]
@@ -182,24 +248,40 @@ def copy_window(source_url: str, target_url: str, *, processes: int = 1, batch_s
     return tuple(map(sum, zip(*results)))
 
 
-def checksums(url: str) -> dict[str, tuple[int, int]]:
-    """Per OMS table: its row count and a sum of CRC32 of the `CHECKED` columns (order does not matter)."""
+def _count(url: str, query: str) -> tuple:
+    """The one row of `query` on the database at `url`."""
+    if _is_postgresql(url):
+        with psycopg.connect(_libpq(url)) as connection:
+            return connection.execute(query).fetchone()
     connection = _connect(url)
-    found = {}
     with connection.cursor() as cursor:
-        for table, columns in CHECKED.items():
-            values = ", ".join(f"COALESCE({column}, '<null>')" for column in columns)
-            cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', {values}))), 0) FROM {table}")
-            count, total = cursor.fetchone()
-            found[table] = (int(count), int(total))
+        cursor.execute(query)
+        row = cursor.fetchone()
     connection.close()
+    return row
+
+
+# A row's checksum: MySQL's CRC32, PostgreSQL's first 32 bits of MD5 (compared only within one kind of server).
+_CHECKSUM = {False: "CRC32(CONCAT_WS('|', {}))", True: "('x' || substr(md5(concat_ws('|', {})), 1, 8))::bit(32)::bigint"}
+_TEXT = {False: "{}", True: "{}::text"}
+
+
+def checksums(url: str) -> dict[str, tuple[int, int]]:
+    """Per OMS table: its row count and a sum of row checksums of the `CHECKED` columns (order does not matter)."""
+    postgresql = _is_postgresql(url)
+    found = {}
+    for table, columns in CHECKED.items():
+        values = ", ".join(f"COALESCE({_TEXT[postgresql].format(column)}, '<null>')" for column in columns)
+        count, total = _count(url, f"SELECT COUNT(*), COALESCE(SUM({_CHECKSUM[postgresql].format(values)}), 0) "
+                                   f"FROM {table}")
+        found[table] = (int(count), int(total))
     return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="a MySQL/MariaDB URL of the database holding jdp_tb_trade")
-    parser.add_argument("target", help="a MySQL/MariaDB URL of an empty OMS database (`etl init`)")
+    parser.add_argument("target", help="a MySQL/MariaDB or PostgreSQL URL of an empty OMS database (`etl init`)")
     parser.add_argument("--processes", type=int, default=1, help="as many as the compared job's workers (default 1)")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--no-ext", action="store_true", help="write oms_trade.ext as NULL (a job's keep_ext: false)")

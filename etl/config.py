@@ -32,20 +32,28 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _JOB_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 # Table names end up in SQL text; only plain identifiers are accepted.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-# A bare mysql:// means mysqlclient to SQLAlchemy; we ship PyMySQL.
-_DEFAULT_DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql"}
-_SUPPORTED = ("mysql", "mariadb", "sqlite")
+# A bare mysql:// means mysqlclient to SQLAlchemy, a bare postgresql:// psycopg2; we ship PyMySQL and psycopg 3.
+_DEFAULT_DRIVERS = {"mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql", "postgresql": "postgresql+psycopg"}
+# What each side may be: the pushes live in Jushita's MySQL (or a landing table, or the demo's SQLite);
+# the OMS may also be PostgreSQL.
+_SUPPORTED = {"source": ("mysql", "mariadb", "sqlite"), "target": ("mysql", "mariadb", "sqlite", "postgresql")}
+_SUPPORTED_NAMES = {"source": "MySQL/MariaDB and SQLite", "target": "MySQL/MariaDB, PostgreSQL and SQLite"}
 
 
-def _url(value: str) -> URL:
+def _url(value: str, role: str) -> URL:
     try:
-        url = make_url(value)
+        # postgres:// is what Heroku-style environments hand out; SQLAlchemy knows only postgresql://.
+        url = make_url(re.sub(r"^postgres(?=[:+])", "postgresql", value))
     except ArgumentError:
         raise ValueError("is not a database URL (dialect+driver://user:password@host:port/database)") from None
-    if url.get_backend_name() not in _SUPPORTED:
-        raise ValueError(f"uses {url.get_backend_name()!r}; supported databases are MySQL/MariaDB and SQLite")
+    backend = url.get_backend_name()
+    if backend not in _SUPPORTED[role]:
+        raise ValueError(f"uses {backend!r}; supported {role} databases are {_SUPPORTED_NAMES[role]}")
     if url.drivername in _DEFAULT_DRIVERS:
         url = url.set(drivername=_DEFAULT_DRIVERS[url.drivername])
+    elif backend == "postgresql" and url.get_driver_name() != "psycopg":
+        raise ValueError(f"uses the driver {url.get_driver_name()!r}; PostgreSQL targets are written with psycopg 3 "
+                         "(postgresql:// or postgresql+psycopg://)")
     return url
 
 
@@ -91,8 +99,8 @@ class JobConfig(BaseModel):
 
     @field_validator("source", "target")
     @classmethod
-    def _check_url(cls, value: str) -> str:
-        return _url(value).render_as_string(hide_password=False)
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        return _url(value, info.field_name).render_as_string(hide_password=False)
 
     @field_validator(
         "batch_size", "lookback_seconds", "batch_bytes", "retries", "max_rejects",

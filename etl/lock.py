@@ -7,6 +7,11 @@ Because it dies with its connection, a server restart or a KILL also takes it aw
 from a live run: `ensure()` is called before every commit, and takes the lock again
 on a new connection, or stops the run if another run got it meanwhile.
 
+PostgreSQL: a session-level advisory lock (pg_try_advisory_lock), keyed by a hash of the same
+name, on a connection of its own in autocommit (an idle session holds no transaction). It dies
+with its session as GET_LOCK does (pg_terminate_backend, a restart, the process killed), and
+`ensure()` finds it gone in pg_locks and takes it again.
+
 SQLite: an exclusive flock() on a lock file beside the database file, one per job.
 The database file's own locks cannot serve: SQLite takes them per transaction, and a
 POSIX lock on the same file would be dropped whenever SQLite closes a descriptor.
@@ -21,8 +26,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -46,30 +53,65 @@ def _busy(engine: Engine, job: str) -> JobBusy:
     return JobBusy(f"job {job!r} is busy: another run or retranslate holds its lock on {masked(engine.url)}")
 
 
-class _NamedLock:
-    def __init__(self, engine: Engine, job: str) -> None:
-        self.engine, self.job = engine, job
+def lock_key(name: str) -> int:
+    """The advisory lock key of a lock name: 63 bits of its SHA-256 (a non-negative bigint)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
+
+
+@dataclass(frozen=True)
+class _SessionSql:
+    """How one kind of server names, takes, checks and frees a lock a session holds (`:lock` bound)."""
+
+    database: str  # the connection's database, part of the lock's name
+    identity: Callable[[str], str | int]  # what the statements bind as :lock, from the lock's name
+    take: str  # 1 (true) when taken now, without waiting
+    held: str  # 1 while this session holds it
+    free: str
+    # A plain connection for GET_LOCK: it works inside a transaction, and under the target's READ COMMITTED
+    # an idle one holds no snapshot (setting AUTOCOMMIT would run a session statement whose driver error
+    # SQLAlchemy does not wrap, on a connection that just died). PostgreSQL's session would sit "idle in
+    # transaction" for the whole run, which a server may end (idle_in_transaction_session_timeout):
+    # autocommit there, which psycopg sets without a statement.
+    autocommit: bool
+    socket: Callable[[Any], int]  # the descriptor of the driver's connection
+
+
+_GET_LOCK = _SessionSql("SELECT DATABASE()", str, "SELECT GET_LOCK(:lock, 0)",
+                        "SELECT IS_USED_LOCK(:lock) = CONNECTION_ID()", "SELECT RELEASE_LOCK(:lock)",
+                        autocommit=False, socket=lambda connection: connection._sock.fileno())
+# This session's advisory lock on one bigint key: pg_locks spells it as two 32-bit halves, subid 1.
+_ADVISORY = _SessionSql(
+    "SELECT current_database()", lock_key, "SELECT pg_try_advisory_lock(:lock)",
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+    " AND objsubid = 1 AND classid::bigint = :lock >> 32 AND objid::bigint = :lock & 4294967295",
+    "SELECT pg_advisory_unlock(:lock)", autocommit=True, socket=lambda connection: connection.fileno())
+
+
+class _SessionLock:
+    """A lock a server session holds (MySQL's named lock, PostgreSQL's advisory lock), on a connection of
+    its own for the whole run: it dies with that session."""
+
+    def __init__(self, engine: Engine, job: str, sql: _SessionSql) -> None:
+        self.engine, self.job, self.sql = engine, job, sql
         self.connection: sa.Connection | None = None
-        self.name = ""
+        self.lock: str | int = ""
 
     def acquire(self) -> None:
-        # A plain connection: GET_LOCK works inside a transaction, and under the target's READ
-        # COMMITTED an idle one holds no snapshot. (Setting AUTOCOMMIT here would run a session
-        # statement whose driver error SQLAlchemy does not wrap, on a connection that just died.)
         connection = self.engine.connect()
-        self.name = lock_name(connection.exec_driver_sql("SELECT DATABASE()").scalar() or "", self.job)
-        if connection.execute(sa.text("SELECT GET_LOCK(:name, 0)"), {"name": self.name}).scalar() != 1:
+        if self.sql.autocommit:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        self.lock = self.sql.identity(lock_name(connection.exec_driver_sql(self.sql.database).scalar() or "",
+                                                self.job))
+        if connection.execute(sa.text(self.sql.take), {"lock": self.lock}).scalar() != 1:
             connection.close()
             raise _busy(self.engine, self.job)
         self.connection = connection
 
     def ensure(self) -> None:
-        """Still ours? If its connection died, take it again; if another run took it, stop."""
+        """Still ours? If its session died, take it again; if another run took it, stop."""
         if self.connection is not None:
             try:
-                held = self.connection.execute(
-                    sa.text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()"), {"name": self.name}
-                ).scalar()
+                held = self.connection.execute(sa.text(self.sql.held), {"lock": self.lock}).scalar()
             except sa.exc.DBAPIError:
                 held = None
             if held == 1:
@@ -81,26 +123,26 @@ class _NamedLock:
         """In a process forked from the holder: close this process's copy of the lock connection's socket.
 
         Nothing is sent on it (a driver's close() says goodbye to the server, which would end the
-        holder's session and its lock), and the socket object lets go of the descriptor first, so
-        that nothing here closes or writes to that number again once another connection takes it.
+        holder's session and its lock): /dev/null is put over its number, which closes the copy and keeps
+        the number taken, so that nothing the driver here may still do with it reaches another socket.
         """
         if self.connection is None:
             return
-        # PyMySQL's socket, the job's driver. Another driver's is out of reach: the worker's death with
-        # its parent then frees the lock.
-        sock = getattr(self.connection.connection.driver_connection, "_sock", None)
-        if sock is not None:
-            os.close(sock.detach())
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, self.sql.socket(self.connection.connection.driver_connection))
+        finally:
+            os.close(null)
 
     def release(self) -> None:
         connection, self.connection = self.connection, None
         if connection is None:
             return
         try:
-            connection.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
+            connection.execute(sa.text(self.sql.free), {"lock": self.lock})
             connection.close()
         except sa.exc.SQLAlchemyError:
-            # The connection is gone (killed, server restarted), and the lock went with it.
+            # The session is gone (killed, terminated, server restarted), and the lock went with it.
             connection.invalidate()
 
 
@@ -137,7 +179,7 @@ class _FileLock:
             self.descriptor = None
 
 
-JobLock = _NamedLock | _FileLock
+JobLock = _SessionLock | _FileLock
 
 
 @contextmanager
@@ -148,7 +190,10 @@ def job_lock(engine: Engine, job: str, shard: Shard = WHOLE) -> Iterator[JobLock
     at once; two runs of one shard do not."""
     if not shard.whole:
         job = f"{job}#{shard.index}of{shard.count}"
-    lock = _FileLock(engine, job) if engine.dialect.name == "sqlite" else _NamedLock(engine, job)
+    if engine.dialect.name == "sqlite":
+        lock: JobLock = _FileLock(engine, job)
+    else:
+        lock = _SessionLock(engine, job, _ADVISORY if engine.dialect.name == "postgresql" else _GET_LOCK)
     lock.acquire()
     try:
         yield lock

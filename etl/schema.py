@@ -3,7 +3,7 @@
 sql/<dialect>/NNNN_name.sql are the migrations; etl_schema records which were
 applied, so `init` both creates a new target and upgrades an old one. Each file is
 safe to re-apply (IF NOT EXISTS, and `apply_sql` skipping a column or key that exists),
-because MySQL cannot roll DDL back; SQLite applies a migration in one transaction.
+because MySQL cannot roll DDL back; SQLite and PostgreSQL apply a migration in one transaction.
 
 The user's DDL (the columns of a job's `extra_columns`, indexes of their own) lives in
 sql/local/*.sql next to jobs.yaml: applied after ours, once per file in name order, and
@@ -42,12 +42,14 @@ _DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.IGNORECASE | r
 # MySQL: duplicate column name, duplicate key name, a key to drop that is gone (MySQL has no ADD COLUMN
 # IF NOT EXISTS, nor DROP INDEX IF EXISTS).
 _ALREADY_APPLIED = {1060, 1061, 1091}
-_DIALECT_FOLDERS = {"mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
+_DIALECT_FOLDERS = {"mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite", "postgresql": "postgresql"}
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS etl_schema (
   version    INT          NOT NULL PRIMARY KEY,
   name       VARCHAR(255) NOT NULL,
-  applied_at DATETIME     NOT NULL
+  applied_at {datetime}     NOT NULL
 )"""
+# PostgreSQL has no DATETIME; TIMESTAMP(0) keeps whole seconds as DATETIME does.
+_DATETIME = {"postgresql": "TIMESTAMP(0)"}
 
 
 def split_statements(text: str) -> list[str]:
@@ -114,7 +116,7 @@ def init_target(engine: Engine, local: Path | None = None) -> list[str]:
     returns their names (none when up to date)."""
     applied_now = []
     with engine.begin() as connection:
-        connection.exec_driver_sql(_SCHEMA_TABLE)
+        connection.exec_driver_sql(_SCHEMA_TABLE.format(datetime=_DATETIME.get(engine.dialect.name, "DATETIME")))
     schema = sa.Table("etl_schema", sa.MetaData(), autoload_with=engine)
     with engine.begin() as connection:
         done = _applied_versions(connection)

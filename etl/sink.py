@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -62,6 +63,27 @@ def already_written(pushes: Sequence[Push], held: dict[int, Held]) -> set[int]:
     return {push.key for push in pushes
             if (found := held.get(push.target_key)) is not None and found.version[-1] == (1, push.stamp)
             and push.content is not None and push.content == found.content}
+
+
+def _later(new: Sequence[sa.ColumnElement], held: Sequence[sa.ColumnElement]) -> sa.ColumnElement[bool]:
+    """SQL for `new > held` compared as `_version` tuples: element by element, NULL before any value."""
+    if not new:
+        return sa.false()
+    first, held_first = new[0], held[0]
+    greater = sa.and_(first.is_not(None), sa.or_(held_first.is_(None), first > held_first))
+    return sa.or_(greater, sa.and_(first.is_not_distinct_from(held_first), _later(new[1:], held[1:])))
+
+
+def newer_in_sql(version: Sequence[sa.Column], content: sa.Column, excluded: Any, *,
+                 replace_equal: bool) -> sa.ColumnElement[bool]:
+    """`newer` as an upsert's condition on the held row (`version`, `content`: its columns) and the new one
+    (`excluded`); `replace_equal`: the push the target holds wins too."""
+    held = list(version)
+    new = [excluded[column.name] for column in held]
+    same_second = new[-1] == held[-1]
+    other_content = sa.or_(excluded[content.name].is_(None), excluded[content.name].is_distinct_from(content))
+    return sa.or_(sa.and_(same_second, sa.true() if replace_equal else other_content),
+                  sa.and_(new[-1] != held[-1], _later(new, held)))
 
 
 class Sink:
@@ -163,17 +185,19 @@ class Sink:
             if wins or (replace_equal and wins is None):
                 winners.append((item, row))
         if winners:
-            self._replace(connection, winners, held, load_data)
+            self._replace(connection, winners, held, load_data, replace_equal)
         self.rejects.resolve(connection, [item.push.key for item in translated], now)
         self.rejects.record(connection, rejected, now)
         return len(winners)
 
     def _replace(
         self, connection: sa.Connection, winners: list[tuple[Translated, Row]], held: dict[int, Held],
-        load_data: bool,
+        load_data: bool, replace_equal: bool,
     ) -> None:
         keys = [item.rows.key for item, _ in winners]
         parents = [row for _, row in winners]
+        # The rows' locks decided the winners; where the upsert takes a condition, it says so again.
+        guard = partial(newer_in_sql, self.version_columns, self.content, replace_equal=replace_equal)
         if load_data:
             # A parent that exists is updated in place (ON DUPLICATE KEY UPDATE), never deleted and
             # inserted again as REPLACE would: the OMS may hang rows of its own on it.
@@ -181,7 +205,7 @@ class Sink:
                       replace=False)
             upsert(connection, self.parent, [row for row in parents if row[self.kind.key_column] in held])
         else:
-            upsert(connection, self.parent, parents)
+            upsert(connection, self.parent, parents, guard=guard)
         # Children are only ever written with their parent, in one transaction: a key the target
         # had no parent for has no children to read or delete (a fresh window does neither).
         replaced = [key for key in keys if key in held]

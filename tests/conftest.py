@@ -1,18 +1,23 @@
-"""Real databases for the tests: SQLite files, and MySQL/MariaDB.
+"""Real databases for the tests: SQLite files, MySQL/MariaDB, and PostgreSQL as a target.
 
 MySQL comes from ETL_TEST_MYSQL_URL (a server URL; each test gets its own fresh
 databases on it), else from a testcontainers MySQL 8 container when Docker answers,
-else its tests are skipped with the reason; with CI=true a skip is an error.
+else its tests are skipped with the reason; with CI=true a skip is an error. PostgreSQL
+comes from ETL_TEST_POSTGRESQL_URL alike (else a PostgreSQL 15 container); its tests read
+their pushes from MySQL, as a PostgreSQL OMS reads Jushita's.
 
-Every test that needs the server is marked `mysql`, so that `-m "not mysql"` runs the others
-without one; a test that reaches the server unmarked fails, naming itself.
+Every test that needs a server is marked `mysql` (and `postgresql`), so that
+`-m "not mysql and not postgresql"` runs the others without one; a test that reaches a server
+unmarked fails, naming itself.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,64 +30,104 @@ from etl.database.tables import reflect, upsert
 from etl.schema import apply_sql, init_target, sql_file
 
 MYSQL_ENV = "ETL_TEST_MYSQL_URL"
+POSTGRESQL_ENV = "ETL_TEST_POSTGRESQL_URL"
 
 
-def _docker_mysql() -> Iterator[str] | None:
+def _docker(container: Callable[[], object], drivername: str) -> Iterator[str] | None:
+    """A server in a container, as a URL without a database; None when no Docker engine answers."""
     try:
         import docker
 
         docker.from_env().ping()
-    except Exception:  # no Docker engine here: the caller reports why MySQL tests cannot run
+    except Exception:  # no Docker engine here: the caller reports why the server's tests cannot run
         return None
-    from testcontainers.mysql import MySqlContainer
 
     def serve() -> Iterator[str]:
-        with MySqlContainer("mysql:8.0", username="root", password="test") as container:
-            url = sa.make_url(container.get_connection_url())
-            yield url.set(drivername="mysql+pymysql", database=None).render_as_string(hide_password=False)
+        with container() as started:
+            url = sa.make_url(started.get_connection_url())
+            yield url.set(drivername=drivername, database=None).render_as_string(hide_password=False)
 
     return serve()
 
 
-SERVER_FIXTURES = {"mysql_server", "mysql_dbs"}
+def _mysql_container() -> object:
+    from testcontainers.mysql import MySqlContainer
+
+    return MySqlContainer("mysql:8.0", username="root", password="test")
+
+
+def _postgresql_container() -> object:
+    from testcontainers.postgres import PostgresContainer
+
+    return PostgresContainer("postgres:15", username="postgres", password="test", dbname="postgres")
+
+
+# A test asks for a server through one of these fixtures, or through a param naming the backend.
+SERVER_FIXTURES = {"mysql": {"mysql_server", "mysql_dbs"}, "postgresql": {"postgresql_server", "postgresql_dbs"}}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if isinstance(item, pytest.Function) and _needs_server(item):
-            item.add_marker(pytest.mark.mysql)
+        if isinstance(item, pytest.Function):
+            on_postgresql = _needs_server(item, "postgresql")
+            # A PostgreSQL target reads its pushes from MySQL.
+            if on_postgresql or _needs_server(item, "mysql"):
+                item.add_marker(pytest.mark.mysql)
+            if on_postgresql:
+                item.add_marker(pytest.mark.postgresql)
 
 
-def _needs_server(item: pytest.Function) -> bool:
-    """A test of a server fixture, or of a fixture of both backends (dbs) on its "mysql" param:
+def _needs_server(item: pytest.Function, backend: str) -> bool:
+    """A test of a server fixture, or of a fixture of several backends (dbs) on its `backend` param:
     that one asks for the server only when it runs."""
     params = item.callspec.params if hasattr(item, "callspec") else {}
-    on_mysql = any(value == "mysql" for value in params.values() if isinstance(value, str))
-    return on_mysql or bool(SERVER_FIXTURES & set(item.fixturenames))
+    on_backend = any(value == backend for value in params.values() if isinstance(value, str))
+    return on_backend or bool(SERVER_FIXTURES[backend] & set(item.fixturenames))
+
+
+def _server(request: pytest.FixtureRequest, marker: str, service: str) -> str:
+    """A server's URL, for a test marked `marker` only: else `-m "not MARKER"` would need a server."""
+    if request.node.get_closest_marker(marker) is None:
+        pytest.fail(f"{request.node.nodeid} uses the {marker} server but is not marked {marker} (see conftest.py)")
+    return request.getfixturevalue(service)
+
+
+def _service(variable: str, example: str, served: Callable[[], Iterator[str] | None]) -> Iterator[str]:
+    url = os.environ.get(variable)
+    if url:
+        # postgresql:// means psycopg2 to SQLAlchemy; the job (etl.config) and the tests use psycopg 3.
+        yield re.sub(r"^postgresql://", "postgresql+psycopg://", url)
+        return
+    container = served()
+    if container is None:
+        reason = f"no server: set {variable} (e.g. {example}) or start Docker"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    yield from container
 
 
 @pytest.fixture
-def mysql_server(request: pytest.FixtureRequest, mysql_service: str) -> str:
-    """The server's URL, for a test marked `mysql` only: else `-m "not mysql"` would need a server."""
-    if request.node.get_closest_marker("mysql") is None:
-        pytest.fail(f"{request.node.nodeid} uses the MySQL server but is not marked mysql (see conftest.py)")
-    return mysql_service
+def mysql_server(request: pytest.FixtureRequest) -> str:
+    return _server(request, "mysql", "mysql_service")
+
+
+@pytest.fixture
+def postgresql_server(request: pytest.FixtureRequest) -> str:
+    return _server(request, "postgresql", "postgresql_service")
 
 
 @pytest.fixture(scope="session")
 def mysql_service() -> Iterator[str]:
-    url = os.environ.get(MYSQL_ENV)
-    if url:
-        yield url
-        return
-    served = _docker_mysql()
-    if served is None:
-        reason = f"no MySQL: set {MYSQL_ENV} (e.g. mysql+pymysql://root@127.0.0.1:3306/) or start Docker"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    yield from served
+    yield from _service(MYSQL_ENV, "mysql+pymysql://root@127.0.0.1:3306/",
+                        lambda: _docker(_mysql_container, "mysql+pymysql"))
+
+
+@pytest.fixture(scope="session")
+def postgresql_service() -> Iterator[str]:
+    yield from _service(POSTGRESQL_ENV, "postgresql://postgres@127.0.0.1:5432/postgres",
+                        lambda: _docker(_postgresql_container, "postgresql+psycopg"))
 
 
 @dataclass
@@ -93,6 +138,11 @@ class Databases:
     source_url: str
     target_url: str
     make_target: Callable[[], str]
+
+    @property
+    def source_backend(self) -> str:
+        """Where the pushes are: SQLite beside an SQLite target, else MySQL (a PostgreSQL target's too)."""
+        return "sqlite" if self.backend == "sqlite" else "mysql"
 
     def other(self) -> Databases:
         """The same source with another fresh target (to compare two runs)."""
@@ -181,39 +231,65 @@ def _databases(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
             lambda: _make_target(f"sqlite:///{tmp_path / f'oms{next(targets)}.db'}"),
         )
         return
-    server = sa.make_url(request.getfixturevalue("mysql_server"))
-    admin = sa.create_engine(server.set(database=None))
     prefix = f"etl_t_{uuid.uuid4().hex[:10]}"
+    with ExitStack() as stack:
+        mysql = stack.enter_context(_server_databases(request.getfixturevalue("mysql_server"), prefix))
+        target = mysql
+        if backend == "postgresql":
+            target = stack.enter_context(_server_databases(request.getfixturevalue("postgresql_server"), prefix))
+        yield Databases(backend, _make_source(mysql("src"), "mysql"), _make_target(target("oms")),
+                        lambda: _make_target(target("oms")))
+
+
+# Each server's CREATE DATABASE and DROP DATABASE; PostgreSQL's FORCE ends what a test left connected.
+_CREATE = {"postgresql": "CREATE DATABASE {}", "mysql": "CREATE DATABASE {} CHARACTER SET utf8mb4"}
+_DROP = {"postgresql": "DROP DATABASE IF EXISTS {} WITH (FORCE)", "mysql": "DROP DATABASE IF EXISTS {}"}
+
+
+@contextmanager
+def _server_databases(url: str, prefix: str) -> Iterator[Callable[[str], str]]:
+    """A maker of fresh databases on the server at `url` (named `prefix`_ROLE_N), all dropped at the end."""
+    server = sa.make_url(url)
+    backend = server.get_backend_name()
+    admin = sa.create_engine(server.set(database=None if backend == "mysql" else server.database),
+                             isolation_level="AUTOCOMMIT")
     created: list[str] = []
 
     def database(role: str) -> str:
         name = f"{prefix}_{role}{len(created)}"
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(_CREATE[backend].format(name))
         created.append(name)
         return server.set(database=name).render_as_string(hide_password=False)
 
     try:
-        yield Databases(
-            "mysql",
-            _make_source(database("src"), "mysql"),
-            _make_target(database("oms")),
-            lambda: _make_target(database("oms")),
-        )
+        yield database
     finally:
-        with admin.begin() as connection:
+        with admin.connect() as connection:
             for name in created:
-                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+                connection.exec_driver_sql(_DROP[backend].format(name))
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
+@pytest.fixture(params=["sqlite", "mysql", "postgresql"])
 def dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
-    """Each test using it runs on SQLite and on MySQL/MariaDB."""
+    """Each test using it runs on SQLite, on MySQL/MariaDB, and into PostgreSQL (from MySQL)."""
     yield from _databases(request.param, request, tmp_path)
 
 
 @pytest.fixture
 def mysql_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
-    """For what only a server has: killed connections, users and grants."""
+    """For what only MySQL has: LOAD DATA, its client's files, a migration cut off half-way."""
     yield from _databases("mysql", request, tmp_path)
+
+
+@pytest.fixture
+def postgresql_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    """A source on MySQL and a target on PostgreSQL (beside `mysql_dbs`, to compare the two targets)."""
+    yield from _databases("postgresql", request, tmp_path)
+
+
+@pytest.fixture(params=["mysql", "postgresql"])
+def server_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databases]:
+    """For what only a server has, on both kinds of target: killed connections, workers, users and grants."""
+    yield from _databases(request.param, request, tmp_path)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from etl.cli import main
-from etl.lock import lock_name
+from etl.lock import lock_key, lock_name
 from etl.synth import PushFactory
 
 OMS_TABLES = [("oms_trade", "tid"), ("oms_order", "oid"), ("oms_promotion", "tid, seq")]
@@ -306,22 +306,39 @@ def descriptors(pid: int) -> set[str]:
     return found
 
 
+# The session holding an advisory lock of this database, by its key (etl.lock.lock_key).
+_PG_HOLDER = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+              " AND classid::bigint = :key >> 32 AND objid::bigint = :key & 4294967295"
+              " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+# The client's port of a session, and the server's own port.
+_PEER = {"postgresql": "SELECT client_port, current_setting('port')::int FROM pg_stat_activity WHERE pid = :id",
+         "mysql": "SELECT SUBSTRING_INDEX(HOST, ':', -1), @@port FROM information_schema.PROCESSLIST WHERE ID = :id"}
+
+
+def lock_holder(connection: sa.Connection, job: str) -> int | None:
+    """The server's id of the session holding `job`'s lock on the connection's database (MySQL's connection
+    id, PostgreSQL's backend pid); None while nobody holds it."""
+    name = lock_name(connection.engine.url.database, job)
+    if connection.dialect.name == "postgresql":
+        return connection.execute(sa.text(_PG_HOLDER), {"key": lock_key(name)}).scalar()
+    return connection.execute(sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}).scalar()
+
+
 def lock_socket(target_url: str, job: str) -> str | None:
     """The client's end ("socket:[INODE]") of the connection that holds `job`'s lock, a TCP connection over
     IPv4 to a server on this machine; None for a server behind a proxy (Docker's), whose view of the client
     names none of this machine's sockets."""
     url = sa.make_url(target_url)
     engine = sa.create_engine(url)
-    holder = "SELECT HOST, @@port FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(:name)"
     with engine.connect() as connection:
-        host, server_port = connection.execute(sa.text(holder), {"name": lock_name(url.database, job)}).one()
+        holder = lock_holder(connection, job)
+        port, server_port = connection.execute(sa.text(_PEER[connection.dialect.name]), {"id": holder}).one()
     engine.dispose()
-    if server_port != (url.port or 3306):
+    if server_port != (url.port or {"postgresql": 5432}.get(url.get_backend_name(), 3306)):
         return None
-    port = int(host.rsplit(":", 1)[1])
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()  # sl, local address, remote address (hex ports), ..., inode
-        if int(fields[1].split(":")[1], 16) == port and int(fields[2].split(":")[1], 16) == server_port:
+        if int(fields[1].split(":")[1], 16) == int(port) and int(fields[2].split(":")[1], 16) == server_port:
             return f"socket:[{fields[9]}]"
     raise AssertionError(f"no socket of this machine has the lock's port {port}")
 

@@ -25,7 +25,7 @@ from support import OMS_TABLES, assert_equals_clean_run, etl, paused_mid_window,
 
 from etl import __version__
 from etl.cli import main
-from etl.lock import lock_name
+from etl.lock import lock_key, lock_name
 from etl.synth import PushFactory, RefundFactory, synth_rows
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -270,7 +270,11 @@ def test_a_busy_job_exits_75_and_others_still_run(dbs, tmp_path):
     else:
         engine = sa.create_engine(url)
         connection = engine.connect()
-        connection.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock_name(url.database, "tb")})
+        name = lock_name(url.database, "tb")
+        if dbs.backend == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(name)})
+        else:
+            connection.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": name})
         release = lambda: (connection.close(), engine.dispose())  # noqa: E731
     try:
         code, out, err = etl("--config", config, "run")
@@ -333,6 +337,8 @@ def test_demo_in_an_empty_folder(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_kill_9_mid_run_then_rerun_equals_a_clean_run(dbs, tmp_path, seed):
+    if dbs.backend == "postgresql" and seed:
+        pytest.skip("one seed into PostgreSQL, for CI's time: the others kill the same run at other instants")
     # Killed once the target holds `at` trades: seed 0 at the run's first commit, the others further on,
     # before the broken push or past it. Stopped there first, the run is certainly mid-window when killed.
     at = random.Random(seed).randrange(25, 2000) if seed else 1

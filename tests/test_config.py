@@ -95,6 +95,22 @@ def test_a_bare_mysql_url_is_normalized_to_pymysql(url, expected):
 
 
 @pytest.mark.parametrize(
+    "url", ["postgresql://oms:s3cret@pg.example/oms", "postgres://oms:s3cret@pg.example/oms",
+            "postgresql+psycopg://oms:s3cret@pg.example/oms"],
+    ids=["postgresql", "postgres", "postgresql+psycopg"],
+)
+def test_a_postgresql_target_is_written_with_psycopg_3(url):
+    job = parse_job(**job_settings(target=url))
+    assert job.target_url.drivername == "postgresql+psycopg"
+    assert job.target_url.password == PASSWORD
+
+
+def test_another_postgresql_driver_is_refused_naming_psycopg():
+    message = config_error({"jobs": {"nightly": job_settings(target="postgresql+psycopg2://oms:s3cret@pg/oms")}})
+    assert "psycopg 3" in message and "'target'" in message
+
+
+@pytest.mark.parametrize(
     "value, environ, expected",
     [
         ("${SRC}", {"SRC": SOURCE}, "mysql+pymysql://etl:s3cret@rds.example:3306/jdp"),
@@ -135,7 +151,7 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell():
         (job_settings(batch_size=0), "batch_size", "greater than or equal to 1"),
         (job_settings(lookback_seconds=-1), "lookback_seconds", "greater than or equal to 0"),
         (job_settings(lookback_seconds=False), "lookback_seconds", "boolean"),
-        (job_settings(source="postgresql://etl:s3cret@pg.example/jdp"), "source", "'postgresql'"),
+        (job_settings(source="postgresql://etl:s3cret@pg.example/jdp"), "source", "supported source databases are"),
         (job_settings(target="not a url s3cret"), "target", "is not a database URL"),
         (job_settings(source=42), "source", "valid string"),
         (job_settings(table="x; drop"), "table", "plain table name"),
@@ -376,8 +392,8 @@ def test_config_imports_nothing_of_the_writing_side():
     import sys
 
     code = ("import sys, etl.config; print(' '.join(sorted(name for name in sys.modules "
-            "if name.startswith(('etl.', 'pymysql')))))")
+            "if name.startswith(('etl.', 'pymysql', 'psycopg')))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert "etl.config" in loaded
     assert not [name for name in loaded if name.startswith(("etl.database", "etl.sink", "etl.pipeline", "etl.source",
-                                                            "etl.extra", "etl.kinds", "etl.holds", "pymysql"))]
+                                                            "etl.extra", "etl.kinds", "etl.holds", "pymysql", "psycopg"))]

@@ -113,7 +113,8 @@ def _check(dbs, steps) -> None:
 
 @pytest.mark.parametrize("examples", [60])
 def test_any_push_order_converges_to_the_newest_version(dbs, examples):
-    budget = examples if dbs.backend == "sqlite" else examples // 2
+    # A server's examples cost more; PostgreSQL's share MariaDB's source and the sink's rule: a sixth, for CI's time.
+    budget = {"sqlite": examples, "mysql": examples // 2}.get(dbs.backend, examples // 6)
 
     @settings(max_examples=budget, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

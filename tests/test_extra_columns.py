@@ -36,9 +36,14 @@ EXTRA_COLUMNS = {
 }
 
 
+def _dialects(dbs, ddl: str) -> str:
+    """`ddl` in the target's own dialect: PostgreSQL has no TINYINT."""
+    return ddl.replace("TINYINT", "SMALLINT") if dbs.backend == "postgresql" else ddl
+
+
 def _project(dbs, tmp_path, jobs: dict, ddl: str = LOCAL_DDL) -> str:
     (tmp_path / "sql" / "local").mkdir(parents=True)
-    (tmp_path / "sql" / "local" / "0001_shop_columns.sql").write_text(ddl, encoding="utf-8")
+    (tmp_path / "sql" / "local" / "0001_shop_columns.sql").write_text(_dialects(dbs, ddl), encoding="utf-8")
     return str(dbs.config_file(tmp_path, jobs))
 
 
@@ -79,7 +84,7 @@ def test_init_applies_sql_local_once_and_a_job_fills_the_columns_from_json_paths
     assert len(lines) == len(trade.lines) + len(bare.lines)
 
     # Nothing pushed is lost: ext holds every trade field no column maps, as pushed.
-    [(ext,)] = dbs.query("SELECT ext FROM oms_trade WHERE tid = :tid", tid=trade.tid)
+    ext = dict(dbs.select("oms_trade", "tid, ext"))[trade.tid]
     ext = orjson.loads(ext)
     assert ext["o2o_shop_id"] == "shop-7" and ext["alipay_no"] == document["alipay_no"]
     assert ext["service_tags"] == document["service_tags"] and "orders" not in ext and "payment" not in ext
@@ -126,7 +131,7 @@ def test_keep_ext_false_writes_null(dbs, tmp_path):
     trade, row, _ = _trade(factory)
     dbs.push([row])
     assert etl("--config", config, "run")[0] == 0
-    assert dbs.query("SELECT tid, ext FROM oms_trade") == [(trade.tid, None)]
+    assert dbs.select("oms_trade", "tid, ext") == [(trade.tid, None)]
 
 
 def test_a_1688_order_keeps_its_unmapped_sections_and_takes_extra_columns(dbs, tmp_path):
@@ -143,7 +148,7 @@ def test_a_1688_order_keeps_its_unmapped_sections_and_takes_extra_columns(dbs, t
     dbs.push([row], "alibaba_order_landing")
     code, out, err = etl("--config", config, "run")
     assert (code, err) == (0, "") and "wrote 1" in out
-    [(ext,)] = dbs.query("SELECT ext FROM oms_trade")
+    [(ext,)] = dbs.select("oms_trade", "ext")
     assert orjson.loads(ext) == {"baseInfo": {"businessType": "cn", "discount": "0", "tradeType": "50060",
                                               "flowTemplateCode": "assureTrade"}}
     assert dbs.query("SELECT cargo FROM oms_order ORDER BY seq") == [(line["outer_sku_id"],) for line in order.lines]
@@ -188,10 +193,11 @@ def test_a_bad_extra_column_is_a_config_error_before_any_database(tmp_path, extr
 def test_a_local_file_changed_after_it_was_applied_is_an_error(dbs, tmp_path):
     config = _project(dbs, tmp_path, {"tb": {}})
     assert etl("--config", config, "init")[0] == 0
-    (tmp_path / "sql" / "local" / "0001_shop_columns.sql").write_text(LOCAL_DDL + "-- edited\n", encoding="utf-8")
+    (tmp_path / "sql" / "local" / "0001_shop_columns.sql").write_text(_dialects(dbs, LOCAL_DDL) + "-- edited\n",
+                                                                       encoding="utf-8")
     code, _, err = etl("--config", config, "init")
     assert code == 2 and "0001_shop_columns.sql changed after it was applied" in err
-    (tmp_path / "sql" / "local" / "0001_shop_columns.sql").write_text(LOCAL_DDL, encoding="utf-8")
+    (tmp_path / "sql" / "local" / "0001_shop_columns.sql").write_text(_dialects(dbs, LOCAL_DDL), encoding="utf-8")
     assert etl("--config", config, "init")[0] == 0
 
 

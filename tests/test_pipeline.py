@@ -251,7 +251,7 @@ def test_a_source_clock_with_fractions_is_kept_to_the_second(dbs, factory, tmp_p
     # A landing table's modified column may carry fractions (DATETIME(6)); the target's columns keep
     # whole seconds. The job floors them itself, so that a re-read is the same push on any server,
     # whichever way it would round: a catch-up skips it, verify finds it current, a retranslate writes it.
-    if dbs.backend == "mysql":
+    if dbs.source_backend == "mysql":
         engine = sa.create_engine(dbs.source_url)
         with engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE jdp_tb_trade MODIFY jdp_modified DATETIME(6)")

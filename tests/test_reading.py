@@ -169,7 +169,7 @@ def test_a_seller_list_reads_each_sellers_rows_once_through_its_own_index(dbs):
         window = plan.window(None, source.newest)
         assert window.end == max(row["jdp_modified"] for row in rows["大店A"] + rows["小店C"])
         read = [push for batch in window_batches(context, plan, window, lambda: None) for push in batch.pushes]
-        if dbs.backend == "mysql":
+        if dbs.source_backend == "mysql":
             query = source.batch_query(window, Position(X, 0), 7, source.columns(documents=False), "大店A")
             compiled = query.compile(dialect=source.engine.dialect, compile_kwargs={"render_postcompile": True})
             with source.engine.connect() as connection:
@@ -188,7 +188,7 @@ def test_one_seller_or_a_table_without_the_index_reads_as_before(dbs):
     engine = sa.create_engine(dbs.source_url)
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP INDEX ind_jdp_tb_trade_seller_nick_jdp_modified"
-                                   + (" ON jdp_tb_trade" if dbs.backend == "mysql" else ""))
+                                   + (" ON jdp_tb_trade" if dbs.source_backend == "mysql" else ""))
     engine.dispose()
     job = dbs.job(sellers=["大店A", "小店C"], batch_size=7)
     with open_run(job) as context:

@@ -110,6 +110,34 @@ def test_when_retries_are_spent_the_run_says_so_and_the_next_resumes(mysql_dbs, 
     assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
 
 
+def _terminate_backends(target_url: str) -> int:
+    """PostgreSQL's pg_terminate_backend of every other connection to the target's database; how many."""
+    engine = sa.create_engine(target_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            return len(connection.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")).all())
+    finally:
+        engine.dispose()
+
+
+def test_terminated_backends_are_survived_and_the_run_completes(postgresql_dbs, tmp_path):
+    # Twice, every connection of a run stopped mid-window is ended by the server (its lock's included):
+    # the run carries on (a reconnect, or a retry of the batch) and ends as a clean run.
+    dbs = postgresql_dbs
+    rows = rows_at(PushFactory(seed=21), 800, T0)
+    dbs.push(rows)
+    settings = {"batch_size": 20, "retry_wait_seconds": 0.05, "retries": 10}
+    process = spawn(dbs.config_file(tmp_path, {"tb": settings}), "run")
+    for at_least in (1, 300):
+        with paused_mid_window(process, dbs.target_url, at_least, len(rows)):
+            assert _terminate_backends(dbs.target_url) >= 1
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert_equals_clean_run(dbs, tmp_path / "clean", {"tb": settings})
+
+
 def test_a_second_run_of_a_busy_job_exits_75(dbs, tmp_path):
     rows = rows_at(PushFactory(seed=22), 600, T0)
     dbs.push(rows)
@@ -221,7 +249,7 @@ def test_non_utf8_bytes_are_rejected(dbs):
     bad = row["jdp_response"].encode().replace("买家".encode(), b"\xff\xfe", 1)
     engine = sa.create_engine(dbs.source_url)
     with engine.begin() as connection:
-        if dbs.backend == "mysql":
+        if dbs.source_backend == "mysql":
             # A utf8mb4 column cannot hold these bytes; a landing table with a blob column can.
             connection.exec_driver_sql("ALTER TABLE jdp_tb_trade MODIFY jdp_response MEDIUMBLOB")
         connection.execute(
@@ -281,20 +309,43 @@ def test_rejects_retry_translates_what_the_source_now_holds(dbs, tmp_path):
 # -- least privilege -------------------------------------------------------------------------
 
 
-def test_the_job_runs_with_least_privilege_users(mysql_dbs, tmp_path):
-    dbs = mysql_dbs
+def _users(url: sa.URL, *, reader: str | None = None, writer: str | None = None) -> tuple[list[str], list[str]]:
+    """The statements that make the README's least-privilege users on `url`'s server, and those that drop them:
+    a `reader` of the source (MySQL) and a `writer` of the target."""
+    if url.get_backend_name() == "postgresql":
+        # USAGE on the schema and TEMPORARY on the database are PUBLIC's by default; the identity columns'
+        # sequences (etl_run, etl_reject) need USAGE.
+        return ([f"CREATE ROLE {writer} LOGIN PASSWORD 'write-pw'",
+                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {writer}",
+                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {writer}"],
+                [f"DROP OWNED BY {writer}", f"DROP ROLE IF EXISTS {writer}"])
+    make, drop = [], []
+    if writer is not None:
+        make += [f"CREATE USER '{writer}'@'%%' IDENTIFIED BY 'write-pw'",
+                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{url.database}`.* TO '{writer}'@'%%'"]
+        drop += [f"DROP USER IF EXISTS '{writer}'@'%%'"]
+    if reader is not None:
+        make += [f"CREATE USER '{reader}'@'%%' IDENTIFIED BY 'read-pw'", f"GRANT SELECT ON `{url.database}`.* TO '{reader}'@'%%'"]
+        drop += [f"DROP USER IF EXISTS '{reader}'@'%%'"]
+    return make, drop
+
+
+def _on(url: sa.URL, statements: list[str]) -> None:
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    admin.dispose()
+
+
+def test_the_job_runs_with_least_privilege_users(server_dbs, tmp_path):
+    dbs = server_dbs
     source, target = sa.make_url(dbs.source_url), sa.make_url(dbs.target_url)
     suffix = target.database[-14:]
     reader, writer = f"r{suffix}", f"w{suffix}"
-    admin = sa.create_engine(target.set(database=None), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for statement in (
-            f"CREATE USER '{reader}'@'%%' IDENTIFIED BY 'read-pw'",
-            f"GRANT SELECT ON `{source.database}`.* TO '{reader}'@'%%'",
-            f"CREATE USER '{writer}'@'%%' IDENTIFIED BY 'write-pw'",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{target.database}`.* TO '{writer}'@'%%'",
-        ):
-            connection.exec_driver_sql(statement)
+    source_users, target_users = _users(source, reader=reader), _users(target, writer=writer)
+    _on(source, source_users[0])
+    _on(target, target_users[0])
     try:
         factory = PushFactory(seed=29)
         rows = rows_at(factory, 30, T0)
@@ -314,7 +365,5 @@ def test_the_job_runs_with_least_privilege_users(mysql_dbs, tmp_path):
             assert "read-pw" not in out + err and "write-pw" not in out + err
         assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(29,)]
     finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP USER IF EXISTS '{reader}'@'%%'")
-            connection.exec_driver_sql(f"DROP USER IF EXISTS '{writer}'@'%%'")
-        admin.dispose()
+        _on(source, source_users[1])
+        _on(target, target_users[1])

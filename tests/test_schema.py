@@ -135,6 +135,16 @@ BEGIN
   END IF;
 END"""
 INDEX = "CREATE INDEX ix_trade_audit_tid ON trade_audit (tid)"
+# PostgreSQL's trigger runs a function, whose body is a dollar-quoted string.
+FUNCTION = """CREATE FUNCTION oms_trade_audit() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO trade_audit VALUES (NEW.tid, 'inserted; first', 1);
+  INSERT INTO trade_audit VALUES (NEW.tid, 'inserted; then', 2);
+  RETURN NEW;
+END
+$$ LANGUAGE plpgsql"""
+PG_TRIGGER = "CREATE TRIGGER oms_trade_audit AFTER INSERT ON oms_trade FOR EACH ROW EXECUTE FUNCTION oms_trade_audit()"
+TRIGGERS = {"postgresql": f"{FUNCTION};\n{PG_TRIGGER}"}
 
 
 @pytest.mark.parametrize(
@@ -148,9 +158,10 @@ INDEX = "CREATE INDEX ix_trade_audit_tid ON trade_audit (tid)"
         (f"DELIMITER //\n{TRIGGER} //\n{PROCEDURE}//\nDELIMITER ;\n{INDEX};\n", [TRIGGER, PROCEDURE, INDEX]),
         (f"delimiter $$\n{PROCEDURE} $$\n", [PROCEDURE]),
         ("/*!40101 SET NAMES utf8mb4 */;\n/* a note */;\n", ["/*!40101 SET NAMES utf8mb4 */"]),
+        (f"{FUNCTION};\n{PG_TRIGGER};\n", [FUNCTION, PG_TRIGGER]),
     ],
     ids=["statements", "comment-lines-ending-in-semicolons", "semicolon-ending-a-line-of-a-string", "trigger",
-         "procedure", "delimiter", "delimiter-lower-case", "executable-comment"],
+         "procedure", "delimiter", "delimiter-lower-case", "executable-comment", "dollar-quoted-body"],
 )
 def test_split_statements(text, statements):
     assert split_statements(text) == statements
@@ -172,7 +183,8 @@ def _insert_trade(dbs, tid: int) -> None:
 
 
 def test_init_applies_a_local_trigger_whose_body_has_semicolons(dbs, tmp_path):
-    code, out, err = _init_with_local(dbs, tmp_path, f"-- the seller's own audit\n{AUDIT};\n\n{TRIGGER};\n")
+    trigger = TRIGGERS.get(dbs.backend, TRIGGER)
+    code, out, err = _init_with_local(dbs, tmp_path, f"-- the seller's own audit\n{AUDIT};\n\n{trigger};\n")
     assert (code, err) == (0, "") and "applied sql/local/0001_audit.sql" in out
     _insert_trade(dbs, 7)
     assert dbs.query("SELECT step, note FROM trade_audit WHERE tid = 7 ORDER BY step") == [

@@ -307,7 +307,7 @@ def test_any_interleaving_within_one_second_ends_with_the_sources_last_version(d
     factory = source.factory(9)
     contents = [source.new(factory) for _ in range(3)]
 
-    @settings(max_examples=25 if dbs.backend == "sqlite" else 12, deadline=None, derandomize=True,
+    @settings(max_examples={"sqlite": 25, "mysql": 12}.get(dbs.backend, 6), deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(operations)
     def check(steps):

@@ -13,14 +13,14 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from alibaba_orders import AlibabaOrderFactory
-from support import (alive, assert_equals_clean_run, descriptors, etl, lock_socket, paused_mid_window, rows_at,
+from support import (alive, assert_equals_clean_run, descriptors, etl, lock_holder, lock_socket, paused_mid_window, rows_at,
                      snapshot, spawn)
 
 from etl.cli import main
 from etl.database.engines import target_engine
 from etl.errors import JobBusy, RejectBudgetExceeded
 from etl.kinds import KINDS
-from etl.lock import job_lock, lock_name
+from etl.lock import job_lock
 from etl.pipeline import retranslate_job, run_job
 from etl.synth import PushFactory
 from etl.window import Position, committed_by_all
@@ -90,25 +90,24 @@ def test_a_worker_over_the_reject_budget_stops_the_run_behind_the_bad_push(mysql
     assert result.watermark == Position(rows[-1]["jdp_modified"], rows[-1]["tid"])
 
 
-def test_forked_workers_leave_the_coordinators_lock_connection_alone(mysql_dbs, tmp_path):
+def test_forked_workers_leave_the_coordinators_lock_connection_alone(server_dbs, tmp_path):
     # A forked worker holds copies of its parent's sockets, the lock's among them. Had one closed it,
     # the lock would have gone, and the coordinator's next check would take it on a new connection.
-    mysql_dbs.push(rows_at(PushFactory(seed=23), 3000, T0))
-    process = spawn(mysql_dbs.config_file(tmp_path, {"tb": {"workers": 2, "batch_size": 20}}), "run")
-    name = lock_name(sa.make_url(mysql_dbs.target_url).database, "tb")
-    engine = sa.create_engine(mysql_dbs.target_url)
+    server_dbs.push(rows_at(PushFactory(seed=23), 3000, T0))
+    process = spawn(server_dbs.config_file(tmp_path, {"tb": {"workers": 2, "batch_size": 20}}), "run")
+    engine = sa.create_engine(server_dbs.target_url)
     holders = set()
     try:
         while process.poll() is None:
             with engine.connect() as connection:
-                holders.add(connection.execute(sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}).scalar())
+                holders.add(lock_holder(connection, "tb"))
             time.sleep(0.01)
     finally:
         engine.dispose()
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert len(holders - {None}) == 1
-    assert mysql_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(3000,)]
+    assert server_dbs.query("SELECT COUNT(*) FROM oms_trade") == [(3000,)]
 
 
 def test_a_forked_process_that_closes_its_copy_of_the_job_lock_leaves_the_lock_to_its_holder(dbs):
@@ -168,7 +167,7 @@ def test_a_spawned_worker_watches_its_parent_and_ends_with_it():
 
 
 @pytest.mark.parametrize("shard", [(), ("tb", "--shard", "0/2")], ids=["whole-job", "one-shard"])
-def test_kill_9_of_a_run_ends_its_workers_and_the_next_run_starts_at_once(mysql_dbs, tmp_path, shard):
+def test_kill_9_of_a_run_ends_its_workers_and_the_next_run_starts_at_once(server_dbs, tmp_path, shard):
     # What the OOM killer does: had the workers lived on, each with a copy of the job lock's connection,
     # the next run would have exited 75 (busy) until they had written their whole share.
     settings = {"workers": 2, "batch_size": 5, "lookback_seconds": 0}
@@ -176,14 +175,14 @@ def test_kill_9_of_a_run_ends_its_workers_and_the_next_run_starts_at_once(mysql_
     if shard:  # only the shard's keys, so that its runs write what a clean run of the whole job writes
         rows = [row for row in rows if row["tid"] % 2 == 0]
     rows[100] = {**rows[100], "jdp_response": "{broken"}
-    mysql_dbs.push(rows)
-    config = mysql_dbs.config_file(tmp_path, {"tb": settings})
+    server_dbs.push(rows)
+    config = server_dbs.config_file(tmp_path, {"tb": settings})
     process = spawn(config, "run", *shard)
     # Stopped mid-window, with both workers still writing, and killed there.
-    with paused_mid_window(process, mysql_dbs.target_url, 1, len(rows) - 1) as (_, workers):
+    with paused_mid_window(process, server_dbs.target_url, 1, len(rows) - 1) as (_, workers):
         assert len(workers) == 2, workers
         # Only the main process holds the lock's connection: its end frees the lock, whatever the workers do.
-        lock = lock_socket(mysql_dbs.target_url, "tb#0of2" if shard else "tb")
+        lock = lock_socket(server_dbs.target_url, "tb#0of2" if shard else "tb")
         assert lock is None or lock in descriptors(process.pid) and not any(lock in descriptors(pid) for pid in workers)
         killed = time.monotonic()
         process.kill()
@@ -193,8 +192,8 @@ def test_kill_9_of_a_run_ends_its_workers_and_the_next_run_starts_at_once(mysql_
         time.sleep(0.01)
     code, _, err = etl("--config", str(config), "run", *shard)
     assert code == 0, err
-    assert mysql_dbs.query("SELECT outcome FROM etl_run ORDER BY run_id") == [("abandoned",), ("ok",)]
-    assert_equals_clean_run(mysql_dbs, tmp_path / "clean", {"tb": {}})
+    assert server_dbs.query("SELECT outcome FROM etl_run ORDER BY run_id") == [("abandoned",), ("ok",)]
+    assert_equals_clean_run(server_dbs, tmp_path / "clean", {"tb": {}})
 
 
 def _a_bug(_connection, _tables, _rows) -> None:

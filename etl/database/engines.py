@@ -2,8 +2,9 @@
 
 The source is read in autocommit (no long snapshot on the production RDS, and each keyset
 query sees what committed since the last one); the target writes in READ COMMITTED with
-strict SQL mode, so a value the column cannot hold is an error instead of a silent
-truncation. Every message names the database by its URL with the password masked.
+strict SQL mode (PostgreSQL is strict as it is), so a value the column cannot hold is an
+error instead of a silent truncation. Every message names the database by its URL with the
+password masked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
+from etl.database.staging import track_staging
 from etl.errors import DatabaseUnavailable, NotInitialized
 
 # Strict: a value the column cannot hold is an error, never a silent truncation. Index dives for
@@ -65,6 +67,10 @@ def masked(url: URL | str) -> str:
 
 def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
+
+
+def is_postgresql(url: URL) -> bool:
+    return url.get_backend_name() == "postgresql"
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -116,6 +122,11 @@ def target_engine(url: URL, *, create: bool = False, load_data: bool = False) ->
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, hide_parameters=True)
         _sqlite_begin_immediate(engine)
+        return engine
+    if is_postgresql(url):
+        engine = sa.create_engine(url, hide_parameters=True, isolation_level="READ COMMITTED", pool_pre_ping=True,
+                                  pool_recycle=3600, connect_args={"application_name": "jdp-etl"})
+        track_staging(engine)
         return engine
     return sa.create_engine(
         url,

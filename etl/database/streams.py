@@ -55,7 +55,10 @@ def stream(connection: sa.Connection, query: sa.Select, *, raw: bool = False) ->
             cursor.execute(compiled.string, compiled.params)
             yield from cursor
         finally:
-            cursor.close()
+            # Closing reads the rest of the result: not on a connection PyMySQL closed under the read
+            # (killed, lost), where it would raise AttributeError in place of the read's own error.
+            if cursor.connection is not None and cursor.connection.open:
+                cursor.close()
     except dbapi_error as error:
         raise sa.exc.DBAPIError.instance(compiled.string, compiled.params, error, dbapi_error,
                                          hide_parameters=True, dialect=connection.dialect) from error

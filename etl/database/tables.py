@@ -11,13 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.ext.compiler import compiles
 
 from etl.database.engines import masked
 from etl.database.literals import AS_IS, sql_tuples
+from etl.database.staging import Guard, staged_upsert
 from etl.errors import NotInitialized
 
 # Pushes have one-second precision; store SQLite datetimes the way people write them,
@@ -37,6 +38,19 @@ class _Text(sa.TypeDecorator):
 
     def process_bind_param(self, value: Any, _dialect: sa.Dialect) -> Any:
         return value.decode() if type(value) is bytes else value
+
+
+class _JsonText(_Text):
+    """PostgreSQL's json column (oms_trade.ext) as its text, both ways: psycopg would parse it into Python
+    objects, and a write binds text, which PostgreSQL does not turn into json by itself."""
+
+    cache_ok = True
+
+    def column_expression(self, column: Any) -> Any:
+        return sa.cast(column, sa.Text)
+
+    def bind_expression(self, value: Any) -> Any:
+        return sa.cast(value, postgresql.JSON)
 
 
 # IN lists of bound values are chunked below 1,000: SQLite before 3.32 allowed 999 variables.
@@ -120,37 +134,43 @@ def reflect(engine: Engine, names: Iterable[str], *, role: str = "target") -> di
     """The named tables as the DDL made them; a missing one means the target needs `etl init`."""
     metadata = sa.MetaData()
     sqlite_target = engine.dialect.name == "sqlite"
+    text_json = _JsonText if engine.dialect.name == "postgresql" else _Text
 
     @event.listens_for(metadata, "column_reflect")
     def _types(_inspector: Any, _table: sa.Table, column: dict[str, Any]) -> None:
         if sqlite_target and isinstance(column["type"], sa.DateTime):
             column["type"] = _SQLITE_DATETIME
-        elif isinstance(column["type"], sa.JSON) or role == "target" and isinstance(column["type"], sa.Text):
-            # MySQL's JSON (oms_trade.ext) is read and written as the text the push had: the type
-            # would parse it into Python objects, and an export would print their repr.
+        elif isinstance(column["type"], sa.JSON):
+            # JSON (oms_trade.ext) is read and written as the text the push had: the type would parse
+            # it into Python objects, and an export would print their repr.
+            column["type"] = text_json()
+        elif role == "target" and isinstance(column["type"], sa.Text):
             column["type"] = _Text()
 
-    tables = {}
-    for name in names:
-        try:
-            tables[name] = sa.Table(name, metadata, autoload_with=engine)
-        except NoSuchTableError:
-            if role == "target":
-                raise NotInitialized(
-                    f"target database {masked(engine.url)} has no table {name}: run `etl init` to create the tables"
-                ) from None
-            raise
-    return tables
+    names = list(dict.fromkeys(names))
+    try:
+        # All at once: PostgreSQL's dialect reflects many tables in one query per aspect (columns, keys,
+        # indexes), where one table at a time costs a tenth of a second per table on a cron tick.
+        metadata.reflect(engine, only=names)
+    except sa.exc.InvalidRequestError:  # a name the database lacks: say which
+        missing = next(name for name in names if not sa.inspect(engine).has_table(name))
+        if role == "target":
+            raise NotInitialized(
+                f"target database {masked(engine.url)} has no table {missing}: run `etl init` to create the tables"
+            ) from None
+        raise NoSuchTableError(missing) from None
+    return {name: metadata.tables[name] for name in names}
 
 
 def _mysql_upsert(
     connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str],
-    where: Any, keep: Sequence[str],
+    where: Any, keep: Sequence[str], guard: Guard | None,
 ) -> None:
     # The statement's VALUES are written here, not by PyMySQL's executemany: its per-value escaping
     # (str.translate with a mapping) is a third of a retranslate's client time, most of it on
     # oms_trade.ext; `sql_tuples` is C-level str methods (bench/RESULTS.md).
-    # ON DUPLICATE KEY fires on any unique key, so `key` and `where` are implied by the DDL.
+    # ON DUPLICATE KEY fires on any unique key, so `key` and `where` are implied by the DDL; it takes no
+    # condition, so `guard` is the caller's locking read alone.
     quote = connection.dialect.identifier_preparer.quote
     columns = list(rows[0])
     updates = [f"{quote(name)} = VALUES({quote(name)})" for name in columns if name not in key and name not in keep]
@@ -170,17 +190,19 @@ def _mysql_upsert(
 
 def _sqlite_upsert(
     connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str],
-    where: Any, keep: Sequence[str],
+    where: Any, keep: Sequence[str], guard: Guard | None,
 ) -> None:
     # SQLite needs SQLAlchemy's types to bind Decimal and datetime, so rows go through the Core construct.
     statement = sqlite.insert(table)
     updates = {name: statement.excluded[name] for name in rows[0] if name not in key and name not in keep}
     connection.execute(
-        statement.on_conflict_do_update(index_elements=list(key), index_where=where, set_=updates), list(rows)
+        statement.on_conflict_do_update(index_elements=list(key), index_where=where, set_=updates,
+                                        where=None if guard is None else guard(statement.excluded)),
+        list(rows),
     )
 
 
-_UPSERTS = {"mysql": _mysql_upsert, "mariadb": _mysql_upsert, "sqlite": _sqlite_upsert}
+_UPSERTS = {"mysql": _mysql_upsert, "mariadb": _mysql_upsert, "sqlite": _sqlite_upsert, "postgresql": staged_upsert}
 
 
 def upsert(
@@ -191,12 +213,15 @@ def upsert(
     key: Sequence[str] | None = None,
     where: Any = None,
     keep: Sequence[str] = (),
+    guard: Guard | None = None,
 ) -> None:
     """Insert `rows`, updating those whose key exists; multi-row statements, never row by row.
 
-    `key` defaults to the primary key; `where` selects a partial unique index (SQLite);
-    columns in `keep` are written on insert but left alone on update.
+    `key` defaults to the primary key; `where` selects a partial unique index (SQLite, PostgreSQL);
+    columns in `keep` are written on insert but left alone on update. `guard(excluded)`: the condition
+    on the held row and the new (`excluded`) one under which a held row is updated (SQLite, PostgreSQL;
+    MySQL's upsert takes none).
     """
     if rows:
         _UPSERTS[connection.dialect.name](connection, table, rows, list(key or table.primary_key.columns.keys()),
-                                          where, keep)
+                                          where, keep, guard)
