@@ -182,10 +182,11 @@ def writing(target_url: str) -> bool:
     try:
         with engine.connect() as connection:
             for table in [table for table, _ in OMS_TABLES] + ["etl_reject"]:
-                connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table} FOR UPDATE NOWAIT")
+                # Every row, not COUNT(*): PostgreSQL locks no rows for an aggregate.
+                connection.exec_driver_sql(f"SELECT 1 FROM {table} FOR UPDATE NOWAIT").all()
             connection.rollback()
         return False
-    except sa.exc.OperationalError:  # a lock another transaction holds (MariaDB 1205, MySQL 3572)
+    except sa.exc.OperationalError:  # a lock another transaction holds (MariaDB 1205, MySQL 3572, PostgreSQL 55P03)
         return True
     finally:
         engine.dispose()
