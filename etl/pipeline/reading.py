@@ -26,7 +26,8 @@ from etl.window import Position, Window, batches
 # Rows without jdp_modified cannot be placed in keyset order; each run rejects up to this many.
 _NULL_MODIFIED_LIMIT = 10_000
 # Marks are read this many at a time (or a batch's size, if larger): the target is asked about them in
-# one look-up (etl.database.tables.IDS_CHUNK), and a window the target holds costs few round trips.
+# one range of its version index, the keys to write among them in one id list (etl.database.tables.IDS_CHUNK),
+# and a window the target holds costs few round trips.
 _MARKS_PAGE = IDS_CHUNK
 
 
