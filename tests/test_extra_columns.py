@@ -3,6 +3,7 @@ and oms_trade.ext keeping what no column maps -- through the CLI, on SQLite and 
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,6 +14,8 @@ import pytest
 from alibaba_orders import AlibabaOrderFactory
 from support import etl
 
+from etl.extra import Extras
+from etl.kinds import KINDS
 from etl.synth import PushFactory
 
 T0 = datetime(2026, 11, 11, 10, 0, 0)
@@ -215,3 +218,21 @@ def test_a_target_whose_schema_is_behind_is_refused_until_init(dbs, tmp_path):
     code, _, err = etl("--config", config, "run")
     assert code == 2 and "lacks 0003_ext.sql: run `etl init`" in err
 
+
+
+def test_ext_holds_no_more_memory_than_its_text():
+    # A batch holds a thousand trades' ext until it is written: each must cost its length, not the
+    # buffer orjson grew it in (several times the text).
+    factory = PushFactory(seed=3)
+    documents = [factory.document(factory.trade(T0), "TRADE_FINISHED", T0) for _ in range(50)]
+    extras = Extras("tb", KINDS["tb_trade"], [], True, {})
+    translated = [KINDS["tb_trade"].translate(document) for document in documents]
+    tracemalloc.start()
+    try:
+        for rows in translated:
+            extras.apply(rows)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    text = sum(len(rows.tables["oms_trade"][0]["ext"]) for rows in translated)
+    assert text > 0 and held < 1.5 * text, (held, text)

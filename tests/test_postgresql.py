@@ -15,7 +15,7 @@ from support import OMS_TABLES, rows_at
 
 from etl.database.engines import target_engine
 from etl.database.faults import typed_faults
-from etl.database.tables import reflect
+from etl.database.tables import reflect, upsert
 from etl.errors import DatabaseUnavailable, EtlError, JobBusy, Transient, ValueRefused
 from etl.lock import job_lock
 from etl.pipeline import retranslate_job, run_job
@@ -141,3 +141,20 @@ def test_the_job_lock_is_a_session_advisory_lock_that_ends_with_its_session(post
         pass
     admin.dispose()
     engine.dispose()
+
+
+def test_a_staged_upsert_is_compiled_once_per_table(postgresql_dbs):
+    # Every batch writes through the same statements: compiling them again each batch costs CPU, and the
+    # compiled cache, holding each, grows by the batch.
+    engine = target_engine(sa.make_url(postgresql_dbs.target_url))
+    table = reflect(engine, ["etl_watermark"])["etl_watermark"]
+    rows = [{"job": "tb", "shard": "", "jdp_modified": T0, "tid": 1, "updated_at": T0}]
+    try:
+        sizes = []
+        for _ in range(3):
+            with engine.begin() as connection:
+                upsert(connection, table, rows, key=["job", "shard"])
+            sizes.append(len(engine._compiled_cache))
+        assert sizes[1] == sizes[2] == sizes[0], sizes
+    finally:
+        engine.dispose()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -28,6 +29,11 @@ from etl.database.literals import AS_IS, load_file
 # those of the transaction in hand, which a rollback takes with it.
 _MADE = "etl_staging"
 _PENDING = "etl_staging_pending"
+
+# The staging table of each target table, described once: SQLAlchemy caches a compiled statement by
+# the Table objects it names, so a description made anew for each batch missed that cache every time,
+# compiled both statements again, and filled the cache (a process grew by 0.3 MB a batch).
+_SHAPES: WeakKeyDictionary[sa.Table, sa.Table] = WeakKeyDictionary()
 
 Guard = Callable[[Any], sa.ColumnElement[bool]]
 
@@ -56,7 +62,10 @@ def _staging_table(connection: sa.Connection, table: sa.Table) -> sa.Table:
         connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(name)} ON COMMIT DELETE ROWS "
                                    f"AS SELECT * FROM {quote(table.name)} WITH NO DATA", execution_options=AS_IS)
         info.setdefault(_PENDING, set()).add(name)
-    return sa.Table(name, sa.MetaData(), *(sa.Column(column.name, column.type) for column in table.columns))
+    if (shape := _SHAPES.get(table)) is None:
+        shape = _SHAPES[table] = sa.Table(name, sa.MetaData(), *(sa.Column(column.name, column.type)
+                                                                  for column in table.columns))
+    return shape
 
 
 @contextmanager
