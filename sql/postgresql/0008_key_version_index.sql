@@ -1,0 +1,3 @@
+-- Nothing to do here (see sql/mysql/0008_key_version_index.sql): PostgreSQL keeps rows in a heap
+-- apart from the primary key's index, which holds the keys alone, so a look-up of a batch's keys
+-- reads that narrow index already. The version is kept so that every target has the same history.

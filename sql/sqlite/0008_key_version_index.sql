@@ -1,0 +1,3 @@
+-- Nothing to do here (see sql/mysql/0008_key_version_index.sql): SQLite serves the demo and tests,
+-- where a table fits in the page cache and an index more is only a cost. The version is kept so that
+-- every target has the same history.
