@@ -118,6 +118,17 @@ def test_every_pod_pushes_its_metrics_to_a_pushgateway(path):
     assert option.envvar == "ETL_PUSHGATEWAY"
 
 
+@pytest.mark.parametrize("path", MANIFESTS, ids=[path.name for path in MANIFESTS])
+def test_every_pod_runs_as_the_images_own_user_without_privilege(path):
+    # The Containerfile's USER is numeric: Kubernetes can check it is not root before it starts the pod.
+    user = re.search(r"^USER (\S+)", (DEPLOY.parent / "Containerfile").read_text(), re.MULTILINE).group(1)
+    assert user.isdigit() and int(user) != 0
+    for container in job_spec(yaml.safe_load(path.read_text()))["template"]["spec"]["containers"]:
+        context = container["securityContext"]
+        assert context["runAsNonRoot"] is True and context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+
+
 # --- What each example installs ----------------------------------------------------------------------------
 
 HOSTS = [DEPLOY / "crontab", DEPLOY / "systemd" / "jdp-etl.service"]
