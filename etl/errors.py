@@ -48,6 +48,11 @@ class ValueRefused(EtlError):
         super().__init__(message)
         self.detail = detail
 
+    def __reduce__(self) -> tuple:
+        # A worker's error reaches the coordinator pickled; by default unpickling calls __init__ with the
+        # message alone.
+        return type(self), (str(self), self.detail)
+
 
 class Transient(EtlError):
     """A database fault that a fresh connection a moment later would likely not meet: the server went
@@ -60,6 +65,9 @@ class Transient(EtlError):
         super().__init__(str(failure))
         self.failure, self.detail = failure, detail
         self.exit_code = failure.exit_code
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.failure, self.detail)
 
     def gave_up(self, what: str, attempts: int) -> EtlError:
         """The failure a user reads after `attempts` attempts at `what`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -18,7 +19,8 @@ from support import (alive, assert_equals_clean_run, descriptors, etl, lock_hold
 
 from etl.cli import main
 from etl.database.engines import target_engine
-from etl.errors import JobBusy, RejectBudgetExceeded
+from etl.errors import (ConfigError, DatabaseUnavailable, EtlError, Interrupted, JobBusy, RejectBudgetExceeded,
+                        Terminated, Transient, ValueRefused)
 from etl.kinds import KINDS
 from etl.lock import job_lock
 from etl.pipeline import retranslate_job, run_job
@@ -234,3 +236,17 @@ def test_workers_split_a_text_keyed_landing_table_and_write_what_one_process_wri
     # The last row in (landed_at, order_id) order, the order_id compared as text.
     assert dbs.select("etl_watermark", "tid, key_text") == [(0, max(row["order_id"] for row in rows[40:]))]
     assert dbs.query("SELECT tid, key_text FROM etl_reject WHERE resolved_at IS NULL") == [(0, "not-an-id")]
+
+
+@pytest.mark.parametrize("error", [
+    EtlError("plain"), ConfigError("bad"), ValueRefused("refused", "Data too long"),
+    Transient(DatabaseUnavailable("gone"), "Lost connection"), Interrupted("stopped", 143), Terminated(130),
+], ids=lambda error: type(error).__name__)
+def test_every_error_a_worker_raises_reaches_the_coordinator_whole(error):
+    # A worker's failure goes to the coordinator through a multiprocessing queue, pickled.
+    def fields(value: BaseException) -> dict:
+        return {name: (type(field), str(field)) if isinstance(field, BaseException) else field
+                for name, field in vars(value).items()}
+
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is type(error) and str(again) == str(error) and fields(again) == fields(error)
