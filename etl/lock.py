@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ from sqlalchemy.engine import Engine
 from etl.database.engines import masked, sqlite_path
 from etl.errors import JobBusy
 from etl.shard import WHOLE, Shard
+
+log = logging.getLogger("etl")
 
 # MySQL limits lock names to 64 characters.
 _MAX_NAME = 64
@@ -116,6 +119,9 @@ class _SessionLock:
                 held = None
             if held == 1:
                 return
+            # Said, because a lock taken again means a lost session: a run that says so often at 3 a.m.
+            # has a network or a server to look at.
+            log.warning("job %s: the job lock's session on the target was lost; taking the lock again", self.job)
         self.release()
         self.acquire()
 

@@ -122,7 +122,7 @@ def test_a_value_postgresql_refuses_rejects_only_its_push(postgresql_dbs):
     assert dbs.query("SELECT COUNT(*) FROM oms_trade") == [(6,)]
 
 
-def test_the_job_lock_is_a_session_advisory_lock_that_ends_with_its_session(postgresql_dbs):
+def test_the_job_lock_is_a_session_advisory_lock_that_ends_with_its_session(postgresql_dbs, caplog):
     engine = target_engine(sa.make_url(postgresql_dbs.target_url))
     admin = sa.create_engine(postgresql_dbs.target_url, isolation_level="AUTOCOMMIT")
     with job_lock(engine, "tb") as lock:
@@ -133,7 +133,8 @@ def test_the_job_lock_is_a_session_advisory_lock_that_ends_with_its_session(post
         holder = lock.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         with admin.connect() as connection:
             connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": holder})
-        lock.ensure()  # gone with its session: taken again on a new one
+        lock.ensure()  # gone with its session: taken again on a new one, and said
+        assert "job lock's session on the target was lost" in caplog.text
         assert lock.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != holder
         with pytest.raises(JobBusy), job_lock(engine, "tb"):
             pass
