@@ -159,3 +159,25 @@ def test_a_staged_upsert_is_compiled_once_per_table(postgresql_dbs):
         assert sizes[1] == sizes[2] == sizes[0], sizes
     finally:
         engine.dispose()
+
+
+def test_a_table_upserted_twice_in_one_transaction_takes_only_the_second_rows_the_second_time(postgresql_dbs):
+    # A child's held lines, then its new ones, go through one staging table in one transaction.
+    engine = target_engine(sa.make_url(postgresql_dbs.target_url))
+    table = reflect(engine, ["etl_watermark"])["etl_watermark"]
+
+    def row(tid: int) -> dict:
+        return {"job": "tb", "shard": "", "jdp_modified": T0, "tid": tid, "updated_at": T0}
+
+    try:
+        with engine.begin() as connection:
+            upsert(connection, table, [row(1)], key=["job", "shard"])
+            upsert(connection, table, [row(2)], key=["job", "shard"])
+        with pytest.raises(sa.exc.DBAPIError), engine.begin() as connection:
+            upsert(connection, table, [row(3)], key=["job", "shard"])
+            connection.exec_driver_sql("SELECT 1/0")
+        with engine.begin() as connection:  # after a commit and after a rollback, the staging table starts empty
+            upsert(connection, table, [row(4)], key=["job", "shard"])
+            assert connection.exec_driver_sql("SELECT tid FROM etl_watermark").all() == [(4,)]
+    finally:
+        engine.dispose()

@@ -5,9 +5,9 @@ COPY takes the rows as one stream of text, in the format LOAD DATA reads on MySQ
 (etl.database.literals.load_file: tab-separated, backslash escapes, \\N for NULL): no statement
 text to build and no value bound one by one. The staging table is the session's own (TEMP), made
 once per connection with the target table's columns and defaults (LIKE), and emptied by every
-commit (ON COMMIT DELETE ROWS) and after each statement that reads it, so that a table written twice
-in one transaction (a child's held lines, then its new ones) starts empty each time. A temporary
-table made in a transaction that rolls back is gone with it (see `track_staging`).
+commit (ON COMMIT DELETE ROWS) and rollback, and before a second COPY into it in one transaction (a
+child's held lines, then its new ones): most batches write each table once and delete nothing. A
+temporary table made in a transaction that rolls back is gone with it (see `track_staging`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from etl.database.literals import AS_IS, load_file
 # those of the transaction in hand, which a rollback takes with it.
 _MADE = "etl_staging"
 _PENDING = "etl_staging_pending"
+# The staging tables that hold rows of the transaction in hand.
+_FILLED = "etl_staging_filled"
 
 # The staging table of each target table, described once: SQLAlchemy caches a compiled statement by
 # the Table objects it names, so a description made anew for each batch missed that cache every time,
@@ -40,17 +42,20 @@ Guard = Callable[[Any], sa.ColumnElement[bool]]
 
 def track_staging(engine: Engine) -> None:
     """Keep count of the staging tables each connection of `engine` has: a commit keeps those its
-    transaction made, a rollback takes them with it (they are made again, IF NOT EXISTS)."""
+    transaction made, a rollback takes them with it (they are made again, IF NOT EXISTS); either
+    leaves every staging table empty."""
 
     @event.listens_for(engine, "commit")
     def _commit(connection: sa.Connection) -> None:
         info = connection.connection.info
         info.setdefault(_MADE, set()).update(info.pop(_PENDING, ()))
+        info.pop(_FILLED, None)
 
     @event.listens_for(engine, "rollback")
     def _rollback(connection: sa.Connection) -> None:
         if not connection.invalidated:
             connection.connection.info.pop(_PENDING, None)
+            connection.connection.info.pop(_FILLED, None)
 
 
 def _staging_table(connection: sa.Connection, table: sa.Table) -> sa.Table:
@@ -97,7 +102,11 @@ def staged_upsert(
     """Insert `rows` into `table`, updating those whose `key` exists (the unique index `where` selects, if
     partial); columns in `keep` are left alone on update, and a row whose `guard(excluded)` is false too."""
     staging = _staging_table(connection, table)
+    filled = connection.connection.info.setdefault(_FILLED, set())
+    if staging.name in filled:
+        connection.execute(sa.delete(staging))
     columns = copy_rows(connection, staging, rows)
+    filled.add(staging.name)
     statement = postgresql.insert(table).from_select(columns, sa.select(*(staging.c[name] for name in columns)))
     updates = {name: statement.excluded[name] for name in columns if name not in key and name not in keep}
     if updates:
@@ -106,4 +115,3 @@ def staged_upsert(
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key), index_where=where)
     connection.execute(statement)
-    connection.execute(sa.delete(staging))
