@@ -71,12 +71,13 @@ def open_run(job: JobConfig, shard: Shard = WHOLE, worker: int | None = None) ->
     """
     partition = shard.partition if worker is None else shard.split(worker, job.workers)
     with open_job(job, load_data=job.load_data) as opened:
-        context = replace(_reflect(opened, partition), shard=shard)
         if worker is not None:
-            yield context
+            yield replace(_reflect(opened, partition), shard=shard)
             return
+        # The lock before the first read of the target: on SQLite a run stopped within a write holds the
+        # database, and a second run reading first would wait out the busy timeout and fail, not exit 75.
         with opened.on_target(), job_lock(opened.target_engine, job.name, shard) as lock:
-            yield replace(context, lock=lock)
+            yield replace(_reflect(opened, partition), shard=shard, lock=lock)
 
 
 def _reflect(opened: JobContext, partition: tuple[int, int] | None) -> RunContext:
