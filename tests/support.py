@@ -165,7 +165,8 @@ def paused(process: subprocess.Popen) -> Iterator[list[int]]:
 
 def writing(target_url: str) -> bool:
     """Whether a transaction that writes the target is open (a run's, which another writer would wait for):
-    SQLite's write lock is taken, or a row of the OMS tables is locked. (Not information_schema.INNODB_TRX:
+    SQLite's write lock is taken, a row of the OMS tables is locked, or (PostgreSQL) a transaction has
+    written. (Not information_schema.INNODB_TRX:
     the server refreshes it only when it has gone unread for 0.1 s, which on a shared server may be never.)"""
     url = sa.make_url(target_url)
     if url.get_backend_name() == "sqlite":
@@ -181,6 +182,14 @@ def writing(target_url: str) -> bool:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
+            if url.get_backend_name() == "postgresql":
+                # Rows another transaction inserted are invisible to FOR UPDATE, which passes them by, yet a
+                # writer of the same keys waits for that transaction; one that wrote anything holds the lock
+                # of its own transaction id.
+                return connection.exec_driver_sql(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE locktype = "
+                    "'transactionid' AND mode = 'ExclusiveLock' AND datname = current_database() "
+                    "AND pid <> pg_backend_pid())").scalar()
             for table in [table for table, _ in OMS_TABLES] + ["etl_reject"]:
                 # Every row, not COUNT(*): PostgreSQL locks no rows for an aggregate.
                 connection.exec_driver_sql(f"SELECT 1 FROM {table} FOR UPDATE NOWAIT").all()
