@@ -33,8 +33,8 @@ _PENDING = "etl_staging_pending"
 _FILLED = "etl_staging_filled"
 
 # The staging table of each target table, described once: SQLAlchemy caches a compiled statement by
-# the Table objects it names, so a description made anew for each batch missed that cache every time,
-# compiled both statements again, and filled the cache (a process grew by 0.3 MB a batch).
+# the Table objects it names, and a description made anew for each batch would compile its statements
+# again every time and fill that cache (bench/RESULTS.md, 2026-12-07, 22:00).
 _SHAPES: WeakKeyDictionary[sa.Table, sa.Table] = WeakKeyDictionary()
 
 Guard = Callable[[Any], sa.ColumnElement[bool]]
