@@ -60,7 +60,7 @@ import sqlalchemy as sa
 from etl.database.engines import target_engine
 from etl.database.load_data import load_rows
 from etl.database.tables import reflect
-from etl.config import load_config
+from etl.config import database_url, load_config
 from etl.pipeline.coordinator import auto_workers, available_cores
 from etl.schema import apply_sql, sql_file
 from etl.synth import synth_rows
@@ -338,8 +338,7 @@ def main() -> None:
 
     server = sa.make_url(arguments.url)
     # Where the OMS tables go: --target's PostgreSQL (written with psycopg 3, as the job's config says), else --url's.
-    oms = server if arguments.target is None else sa.make_url(re.sub(r"^postgresql://", "postgresql+psycopg://",
-                                                                       arguments.target))
+    oms = server if arguments.target is None else database_url(arguments.target)
     version, pool, pid = server_facts(server)
     SERVER_PIDS.extend([pid] if pid is not None else [])
     facts = f"server {version} on {server.host} with a {pool / 2**20:,.0f} MB buffer pool"

@@ -40,7 +40,9 @@ _SUPPORTED = {"source": ("mysql", "mariadb", "sqlite"), "target": ("mysql", "mar
 _SUPPORTED_NAMES = {"source": "MySQL/MariaDB and SQLite", "target": "MySQL/MariaDB, PostgreSQL and SQLite"}
 
 
-def _url(value: str, role: str) -> URL:
+def database_url(value: str, role: str = "target") -> URL:
+    """`value` as the URL the job connects with, for a `role` ("source" or "target") database: its driver
+    the one we ship where it names none (PyMySQL, psycopg 3); ValueError, saying why, if it cannot serve."""
     try:
         # postgres:// is what Heroku-style environments hand out; SQLAlchemy knows only postgresql://.
         url = make_url(re.sub(r"^postgres(?=[:+])", "postgresql", value))
@@ -100,7 +102,7 @@ class JobConfig(BaseModel):
     @field_validator("source", "target")
     @classmethod
     def _check_url(cls, value: str, info: ValidationInfo) -> str:
-        return _url(value, info.field_name).render_as_string(hide_password=False)
+        return database_url(value, info.field_name).render_as_string(hide_password=False)
 
     @field_validator(
         "batch_size", "lookback_seconds", "batch_bytes", "retries", "max_rejects",

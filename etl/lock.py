@@ -82,11 +82,13 @@ class _SessionSql:
 _GET_LOCK = _SessionSql("SELECT DATABASE()", str, "SELECT GET_LOCK(:lock, 0)",
                         "SELECT IS_USED_LOCK(:lock) = CONNECTION_ID()", "SELECT RELEASE_LOCK(:lock)",
                         autocommit=False, socket=lambda connection: connection._sock.fileno())
-# This session's advisory lock on one bigint key: pg_locks spells it as two 32-bit halves, subid 1.
+# The rows of pg_locks for the advisory lock on one bigint key (:lock): it spells the key as two 32-bit
+# halves, subid 1.
+ADVISORY_KEY = ("locktype = 'advisory' AND objsubid = 1 AND classid::bigint = :lock >> 32"
+                " AND objid::bigint = :lock & 4294967295")
 _ADVISORY = _SessionSql(
     "SELECT current_database()", lock_key, "SELECT pg_try_advisory_lock(:lock)",
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
-    " AND objsubid = 1 AND classid::bigint = :lock >> 32 AND objid::bigint = :lock & 4294967295",
+    f"SELECT count(*) FROM pg_locks WHERE {ADVISORY_KEY} AND pid = pg_backend_pid() AND granted",
     "SELECT pg_advisory_unlock(:lock)", autocommit=True, socket=lambda connection: connection.fileno())
 
 

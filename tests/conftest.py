@@ -14,7 +14,6 @@ unmarked fails, naming itself.
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from etl.config import JobConfig, parse_config
+from etl.config import JobConfig, database_url, parse_config
 from etl.database.engines import source_engine, target_engine
 from etl.database.tables import reflect, upsert
 from etl.schema import apply_sql, init_target, sql_file
@@ -96,8 +95,8 @@ def _server(request: pytest.FixtureRequest, marker: str, service: str) -> str:
 def _service(variable: str, example: str, served: Callable[[], Iterator[str] | None]) -> Iterator[str]:
     url = os.environ.get(variable)
     if url:
-        # postgresql:// means psycopg2 to SQLAlchemy; the job (etl.config) and the tests use psycopg 3.
-        yield re.sub(r"^postgresql://", "postgresql+psycopg://", url)
+        # With the job's drivers: postgresql:// means psycopg2 to SQLAlchemy, the job's psycopg 3.
+        yield database_url(url).render_as_string(hide_password=False)
         return
     container = served()
     if container is None:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from etl.cli import main
-from etl.lock import lock_key, lock_name
+from etl.lock import ADVISORY_KEY, lock_key, lock_name
 from etl.synth import PushFactory
 
 OMS_TABLES = [("oms_trade", "tid"), ("oms_order", "oid"), ("oms_promotion", "tid, seq")]
@@ -166,8 +166,8 @@ def paused(process: subprocess.Popen) -> Iterator[list[int]]:
 def writing(target_url: str) -> bool:
     """Whether a transaction that writes the target is open (a run's, which another writer would wait for):
     SQLite's write lock is taken, a row of the OMS tables is locked, or (PostgreSQL) a transaction has
-    written. (Not information_schema.INNODB_TRX:
-    the server refreshes it only when it has gone unread for 0.1 s, which on a shared server may be never.)"""
+    written. (Not information_schema.INNODB_TRX: the server refreshes it only when it has gone unread
+    for 0.1 s, which on a shared server may be never.)"""
     url = sa.make_url(target_url)
     if url.get_backend_name() == "sqlite":
         connection = sqlite3.connect(url.database, timeout=0, isolation_level=None)
@@ -317,8 +317,7 @@ def descriptors(pid: int) -> set[str]:
 
 
 # The session holding an advisory lock of this database, by its key (etl.lock.lock_key).
-_PG_HOLDER = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-              " AND classid::bigint = :key >> 32 AND objid::bigint = :key & 4294967295"
+_PG_HOLDER = (f"SELECT pid FROM pg_locks WHERE {ADVISORY_KEY} AND granted"
               " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 # The client's port of a session, and the server's own port.
 _PEER = {"postgresql": "SELECT client_port, current_setting('port')::int FROM pg_stat_activity WHERE pid = :id",
@@ -330,7 +329,7 @@ def lock_holder(connection: sa.Connection, job: str) -> int | None:
     id, PostgreSQL's backend pid); None while nobody holds it."""
     name = lock_name(connection.engine.url.database, job)
     if connection.dialect.name == "postgresql":
-        return connection.execute(sa.text(_PG_HOLDER), {"key": lock_key(name)}).scalar()
+        return connection.execute(sa.text(_PG_HOLDER), {"lock": lock_key(name)}).scalar()
     return connection.execute(sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name}).scalar()
 
 
